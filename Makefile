@@ -1,0 +1,38 @@
+# Every target makes .venv itself: a fresh machine needs only Python 3.11+ and make.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: test demo demo-ui bench reliability lint clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Runtime install (demo) and test install (test, bench, reliability) are stamped separately,
+# and redone whenever the packaging files change.
+$(VENV)/.stamp-run: $(VENV)/bin/python setup.cfg pyproject.toml
+	$(PIP) install -e .
+	@touch $@
+
+$(VENV)/.stamp-test: $(VENV)/.stamp-run
+	$(PIP) install -e '.[test]'
+	@touch $@
+
+test: $(VENV)/.stamp-test
+	$(PY) -m pytest -q
+
+reliability: $(VENV)/.stamp-test
+	$(PY) -m pytest -q -m "reliability or slow" --timeout=1200
+
+lint: $(VENV)/.stamp-test
+	$(PY) -m ruff check .
+
+demo: $(VENV)/.stamp-run
+	$(PY) -m dc_verify.demo
+
+bench: $(VENV)/.stamp-test
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

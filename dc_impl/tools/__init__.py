@@ -1,0 +1,1 @@
+"""Streaming drop-in tools: bash (dc_bash) and the text editor (dc_file)."""
