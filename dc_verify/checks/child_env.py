@@ -1,0 +1,134 @@
+"""What a check sees inside the child interpreter, and how one check is run there.
+
+A check function takes a ``ChildEnv`` and returns its pass detail (a string), or raises
+``CheckFailed(detail)`` / ``CheckSkipped(reason)``. It may be ``async``; each runs in a fresh event
+loop under a per-check timeout. Deployed modules are reached only through ``env.impl(...)`` and
+``env.host(...)``, never imported by name here, so the same check code verifies the project's own
+``dc_impl`` and a deployed ``<package>.dc_impl``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import shutil
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+CHECK_TIMEOUT_S = 30.0
+
+
+class CheckFailed(Exception):
+    """The check ran and the behaviour is wrong; the message is the detail."""
+
+
+class CheckSkipped(Exception):
+    """The check cannot apply here (e.g. the deployed version lacks the feature); the message says why."""
+
+
+@dataclass
+class ScenarioRecord:
+    """What one scripted-server run saw: for the aggregate ``loop_validation`` check."""
+
+    scenario: str
+    requests: int
+    violations: list[str]
+
+
+@dataclass
+class ChildEnv:
+    project_root: Path
+    target: Path | None
+    package: str | None
+    impl_module: str
+    toggles: dict[str, Any] | None
+    components: list[str] | None
+    live: bool
+    tmp: Path
+    scenario_runs: list[ScenarioRecord] = field(default_factory=list)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> ChildEnv:
+        return cls(
+            project_root=Path(payload["project_root"]),
+            target=Path(payload["target"]) if payload.get("target") else None,
+            package=payload.get("package"),
+            impl_module=payload["impl_module"],
+            toggles=payload.get("toggles"),
+            components=payload.get("components"),
+            live=bool(payload.get("live")),
+            tmp=Path(tempfile.mkdtemp(prefix="dc-verify-")),
+        )
+
+    def impl(self, sub: str) -> ModuleType:
+        """A deployed ``dc_impl`` submodule, e.g. ``env.impl("tools.dc_bash")``."""
+        return importlib.import_module(f"{self.impl_module}.{sub}")
+
+    def host(self, sub: str) -> ModuleType | None:
+        """A module of the host tree (``<package>.loop``), or None without a target."""
+        if self.package is None:
+            return None
+        return importlib.import_module(f"{self.package}.{sub}")
+
+    def installed(self, component: str) -> bool:
+        return self.components is None or component in self.components
+
+    def workdir(self, name: str) -> Path:
+        path = self.tmp / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def close(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+CheckFn = Callable[[ChildEnv], Any]
+
+
+def _registry() -> dict[str, CheckFn]:
+    from . import toggles_check
+
+    reg: dict[str, CheckFn] = {}
+    for module in (toggles_check,):
+        reg.update(module.CHECKS)
+    return reg
+
+
+def _short_traceback(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"check crashed: {type(exc).__name__}: {exc}{where}"
+
+
+async def _run_async(fn: CheckFn, env: ChildEnv, timeout: float) -> Any:
+    return await asyncio.wait_for(fn(env), timeout)
+
+
+def run_one(name: str, env: ChildEnv, timeout: float = CHECK_TIMEOUT_S) -> tuple[str, float, str]:
+    """Run check ``name``; returns (status, duration_s, detail). Never raises."""
+    t0 = time.monotonic()
+    try:
+        registry = _registry()
+        if name not in registry:
+            raise CheckFailed(f"this dc_verify has no implementation of check {name!r}")
+        fn = registry[name]
+        detail = asyncio.run(_run_async(fn, env, timeout)) if inspect.iscoroutinefunction(fn) else fn(env)
+        status = "pass"
+    except CheckFailed as exc:
+        status, detail = "fail", str(exc)
+    except CheckSkipped as exc:
+        status, detail = "skip", str(exc)
+    except TimeoutError:
+        status, detail = "fail", f"timed out after {timeout:g} s"
+    except ModuleNotFoundError as exc:
+        status, detail = "fail", f"deployed module missing: {exc}"
+    except Exception as exc:
+        status, detail = "fail", _short_traceback(exc)
+    return status, time.monotonic() - t0, str(detail)

@@ -1,0 +1,120 @@
+"""Parent-side checks: the receipt (no drift) and imports (in a fresh child interpreter).
+
+Both return ``(status, detail)``; the runner times them and turns crashes into failures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .target import VOLATILE_FILES, TargetInfo
+
+if TYPE_CHECKING:
+    from ..runner import VerifyOptions
+
+RECEIPT_FORMAT = 1
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def parse_mode(value: Any) -> int | None:
+    """Receipt modes are ints (``420``) but tolerate octal strings (``"0o644"``, ``"644"``)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return stat.S_IMODE(value)
+    if isinstance(value, str):
+        try:
+            return stat.S_IMODE(int(value.removeprefix("0o"), 8))
+        except ValueError:
+            return None
+    return None
+
+
+def receipt_problems(root: Path, receipt: dict[str, Any]) -> tuple[list[str], int]:
+    """Every difference between the receipt and the tree; also how many files were compared."""
+    problems: list[str] = []
+    if receipt.get("format") != RECEIPT_FORMAT:
+        problems.append(f"unsupported receipt format {receipt.get('format')!r} (expected {RECEIPT_FORMAT})")
+    files = receipt.get("files")
+    if not isinstance(files, dict) or not files:
+        return [*problems, "receipt lists no files"], 0
+    compared = 0
+    for rel, entry in sorted(files.items()):
+        if rel in VOLATILE_FILES:
+            continue
+        path = root / rel
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+            problems.append(f"{rel}: malformed receipt entry")
+            continue
+        compared += 1
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            problems.append(f"{rel}: missing")
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            problems.append(f"{rel}: not a regular file")
+            continue
+        digest = sha256_file(path)
+        if digest != entry["sha256"]:
+            problems.append(f"{rel}: content changed (sha256 {digest[:12]}..., receipt {entry['sha256'][:12]}...)")
+        want_mode = parse_mode(entry.get("mode"))
+        if want_mode is not None and stat.S_IMODE(st.st_mode) != want_mode:
+            problems.append(f"{rel}: mode {stat.S_IMODE(st.st_mode):04o}, receipt {want_mode:04o}")
+    return problems, compared
+
+
+def check_receipt(info: TargetInfo, options: VerifyOptions) -> tuple[str, str]:
+    if info.receipt_error:
+        return "fail", info.receipt_error
+    if info.receipt is None:
+        return "fail", f"{info.impl_dir} exists but has no receipt ({info.receipt_path.name}): not deployed by " \
+                       "integrate_streaming.py, or the receipt was removed"
+    assert info.root is not None
+    problems, compared = receipt_problems(info.root, info.receipt)
+    label = f"{info.receipt.get('name', '?')} {info.receipt.get('version', '?')}"
+    if problems:
+        shown = "; ".join(problems[:8]) + (f"; and {len(problems) - 8} more" if len(problems) > 8 else "")
+        return "fail", f"drift against receipt {label}: {shown} (restore with integrate_streaming.py --restore " \
+                       "latest, or re-integrate)"
+    comps = ", ".join(sorted(info.components or ())) or "none"
+    return "pass", f"{compared} files match receipt {label} (components: {comps})"
+
+
+def check_imports(info: TargetInfo, options: VerifyOptions) -> tuple[str, str]:
+    from ..runner import ChildRun
+
+    modules = info.deployed_modules()
+    if info.root is not None and (info.root / "loop.py").is_file():
+        loop_module = f"{info.package}.loop"
+        if loop_module not in modules:
+            modules.append(loop_module)
+    if not modules:
+        return "fail", f"no Python modules found under {info.impl_dir}"
+    child = ChildRun.start(options, info, "imports", {"modules": modules})
+    doc, note = child.wait_mode_result()
+    if doc is None:
+        return "fail", f"import child failed: {note}"
+    failures = [r for r in doc.get("modules", []) if not r.get("ok")]
+    if failures:
+        shown = "; ".join(f"{r['module']}: {r.get('error', '?')}" for r in failures[:5])
+        return "fail", f"{len(failures)} of {len(modules)} modules failed to import: {shown}"
+    hook = ""
+    if doc.get("hook") is not None:
+        hook = f"; loop hook active ({doc['hook']})"
+    elif info.hook_installed:
+        return "fail", f"receipt lists loop-hook but {info.package}.loop has no DC_STREAMING_HOOK after import " \
+                       "(the managed block did not install; see the warning it logged)"
+    slowest = max(doc.get("modules", []), key=lambda r: r.get("seconds", 0.0), default=None)
+    slow = f"; slowest {slowest['module']} {slowest['seconds']:.2f} s" if slowest else ""
+    return "pass", f"{len(modules)} modules imported in a fresh interpreter{slow}{hook}"

@@ -1,0 +1,107 @@
+"""Build a throwaway deployment without the installer, for tests of the checks themselves.
+
+``make_deployment`` copies the stand-in upstream tree (``examples/computer_use_demo``) and the
+project's ``dc_impl`` into a directory, appends the managed loop-hook block to ``loop.py``, and writes
+the toggles file and a receipt in the installer's format. It exists so the verification suite can be
+tested (good deployment passes, deliberately broken ones fail) independently of ``dc_deploy``, which
+``dc_verify`` must never import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import stat
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .target import IMPL_DIRNAME, RECEIPT_NAME, TOGGLES_NAME
+
+HOOK_BLOCK = """# >>> claude-dc-streaming loop hook (managed by integrate_streaming.py; do not edit) >>>
+try:
+    from .dc_impl import hook as _dc_streaming_hook
+    _dc_streaming_hook.install(globals())
+except Exception as _dc_exc:  # never break the host loop
+    import logging as _dc_logging
+    _dc_logging.getLogger(__name__).warning("claude-dc-streaming hook not installed: %s", _dc_exc)
+# <<< claude-dc-streaming loop hook <<<
+"""
+
+ALL_COMPONENTS = ("core", "bash-tool", "file-tool", "unified-streaming", "loop-hook")
+ALL_ON = {
+    "use_streaming_bash": True,
+    "use_streaming_file": True,
+    "use_streaming_screenshot": False,
+    "use_unified_streaming": True,
+    "use_streaming_thinking": True,
+}
+
+
+def _ignore(_dir: str, names: list[str]) -> set[str]:
+    return {n for n in names if n in ("__pycache__", ".pytest_cache") or n.endswith(".pyc")}
+
+
+def file_entry(path: Path) -> dict[str, object]:
+    return {"sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "mode": stat.S_IMODE(path.stat().st_mode)}
+
+
+def write_receipt(target: Path, components: Iterable[str], version: str = "0.0.0-sandbox") -> Path:
+    """Record every file under ``<target>/dc_impl`` (and ``loop.py`` when hooked) in a receipt."""
+    comps = list(components)
+    impl = target / IMPL_DIRNAME
+    rels = sorted(
+        p.relative_to(target).as_posix()
+        for p in impl.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.name not in (RECEIPT_NAME, TOGGLES_NAME)
+    )
+    if "loop-hook" in comps:
+        rels.append("loop.py")
+    receipt = {
+        "format": 1,
+        "name": "claude-dc-streaming",
+        "version": version,
+        "components": comps,
+        "files": {rel: file_entry(target / rel) for rel in rels},
+        "project_commit": None,
+        "installed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "backup_id": None,
+        "target_git": None,
+    }
+    path = impl / RECEIPT_NAME
+    path.write_text(json.dumps(receipt, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def write_toggles(target: Path, values: Mapping[str, bool], revision: int = 1) -> Path:
+    path = target / IMPL_DIRNAME / TOGGLES_NAME
+    doc = {"revision": revision, **{k: bool(values.get(k, False)) for k in ALL_ON}}
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def make_deployment(
+    dest_parent: Path,
+    project_root: Path,
+    *,
+    components: Iterable[str] = ALL_COMPONENTS,
+    toggles: Mapping[str, bool] = ALL_ON,
+    package: str = "computer_use_demo",
+) -> Path:
+    """A copy of the stand-in tree at ``dest_parent/package`` with ``dc_impl`` deployed into it."""
+    comps = list(components)
+    target = dest_parent / package
+    shutil.copytree(project_root / "examples" / "computer_use_demo", target, ignore=_ignore)
+    shutil.rmtree(target / "tests", ignore_errors=True)
+    shutil.copytree(project_root / IMPL_DIRNAME, target / IMPL_DIRNAME, ignore=_ignore)
+    (target / IMPL_DIRNAME / RECEIPT_NAME).unlink(missing_ok=True)
+    if "loop-hook" in comps:
+        loop = target / "loop.py"
+        text = loop.read_text(encoding="utf-8")
+        loop.write_text(text.rstrip("\n") + "\n\n" + HOOK_BLOCK, encoding="utf-8")
+    write_toggles(target, toggles)
+    write_receipt(target, comps)
+    return target

@@ -1,0 +1,85 @@
+"""``verify_streaming.py``: run the verification suite and render its result.
+
+Exit codes: 0 when nothing failed (skips allowed), 1 when a check failed, 2 for usage errors (bad
+``--check`` name, missing target directory, unknown option) with a one-line message on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from .checks import UnknownCheckError, select_checks
+from .checks.target import TargetError
+from .report import checks_listing, render_listing, render_table, to_json, write_junit
+from .runner import VerifyOptions, verify
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+PROG = "verify_streaming.py"
+
+
+class UsageProblem(Exception):
+    """A usage error detected after click parsed the arguments."""
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--target", type=click.Path(path_type=Path, file_okay=False),
+              help="Deployed computer_use_demo directory to verify (default: the project's own dc_impl).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout and nothing else.")
+@click.option("--junit-xml", type=click.Path(path_type=Path, dir_okay=False), help="Also write JUnit XML here.")
+@click.option("--live", is_flag=True, help="Also run one short real-API turn (needs ANTHROPIC_API_KEY).")
+@click.option("--check", "checks", multiple=True, metavar="NAME",
+              help="Run only this check or group (repeatable, or comma-separated).")
+@click.option("--list-checks", is_flag=True, help="List the checks and exit.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              help="Kill the verification child process group after this many seconds.")
+@click.option("--python", "python", default=sys.executable, show_default="this interpreter",
+              help="Interpreter for the child that imports the deployed code.")
+def command(target: Path | None, as_json: bool, junit_xml: Path | None, live: bool, checks: tuple[str, ...],
+            list_checks: bool, timeout_s: float, python: str) -> None:
+    """Verify the streaming components (deployed in --target, or the project's own)."""
+    try:
+        specs = select_checks(checks)
+        if list_checks:
+            if as_json:
+                click.echo(json.dumps(checks_listing(specs), indent=2))
+            else:
+                render_listing(Console(), specs)
+            return
+        options = VerifyOptions(target=target, checks=checks, live=live, timeout_s=timeout_s, python=python)
+        suite = verify(options)
+    except (UnknownCheckError, TargetError) as exc:
+        raise UsageProblem(str(exc)) from exc
+    if junit_xml is not None:
+        write_junit(junit_xml, suite)
+    if as_json:
+        click.echo(to_json(suite))
+    else:
+        render_table(Console(), suite)
+    sys.exit(EXIT_OK if suite.passed else EXIT_FAILED)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point; returns (and exits with) the process exit code."""
+    try:
+        command.main(args=argv, prog_name=PROG, standalone_mode=False)
+    except click.exceptions.Exit as exc:  # --help
+        code = exc.exit_code
+    except click.UsageError as exc:
+        click.echo(f"{PROG}: error: {exc.format_message()}", err=True)
+        code = EXIT_USAGE
+    except UsageProblem as exc:
+        click.echo(f"{PROG}: error: {exc}", err=True)
+        code = EXIT_USAGE
+    except click.Abort:
+        click.echo(f"{PROG}: aborted", err=True)
+        code = EXIT_FAILED
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else EXIT_FAILED
+    else:
+        code = EXIT_OK
+    sys.exit(code)

@@ -1,0 +1,117 @@
+"""verify_streaming.py as a process: exit codes, --json / --junit-xml shapes, --check, --list-checks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from dc_verify.checks import CHECKS, GROUPS
+from dc_verify.checks.sandbox import make_deployment, write_toggles
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "verify_streaming.py"
+FAST = ["--check", "imports", "--check", "toggles", "--check", "receipt"]
+
+
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout,
+                          env=env, cwd=ROOT)
+
+
+@pytest.fixture
+def deployed(tmp_path: Path) -> Path:
+    return make_deployment(tmp_path, ROOT, components=("core",))
+
+
+def test_json_contract_shape_and_exit_zero(deployed: Path) -> None:
+    proc = run("--target", str(deployed), "--json", *FAST)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)  # exactly one JSON document on stdout
+    assert set(doc) == {"passed", "checks"} and doc["passed"] is True
+    assert [c["name"] for c in doc["checks"]] == ["receipt", "imports", "toggles"]
+    for check in doc["checks"]:
+        assert set(check) == {"name", "status", "duration_s", "detail"}
+        assert check["status"] == "pass" and isinstance(check["duration_s"], float) and check["detail"]
+
+
+def test_failure_exits_one_and_junit_records_it(deployed: Path, tmp_path: Path) -> None:
+    victim = deployed / "dc_impl" / "toggles.py"
+    victim.write_text(victim.read_text() + "\n# hand edit\n")
+    junit = tmp_path / "out" / "verify.xml"
+    proc = run("--target", str(deployed), "--json", "--junit-xml", str(junit), *FAST)
+    assert proc.returncode == 1
+    doc = json.loads(proc.stdout)
+    by_name = {c["name"]: c for c in doc["checks"]}
+    assert doc["passed"] is False and by_name["receipt"]["status"] == "fail"
+    assert "dc_impl/toggles.py: content changed" in by_name["receipt"]["detail"]
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("tests") == "3" and suite.get("failures") == "1"
+    failing = [tc.get("name") for tc in suite.iter("testcase") if tc.find("failure") is not None]
+    assert failing == ["receipt"]
+
+
+def test_skips_are_reported_in_junit_and_do_not_fail(tmp_path: Path) -> None:
+    deployed = make_deployment(tmp_path, ROOT)
+    write_toggles(deployed, {}, revision=5)
+    junit = tmp_path / "v.xml"
+    proc = run("--target", str(deployed), "--json", "--junit-xml", str(junit), "--check", "bash", "--check", "live")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    reasons = {c["name"]: c["detail"] for c in doc["checks"]}
+    assert all(c["status"] == "skip" for c in doc["checks"])
+    assert reasons["bash_streaming"] == "toggle use_streaming_bash is off"
+    assert reasons["live"].startswith("not requested")
+    skipped = [tc for tc in ET.parse(junit).getroot().iter("testcase") if tc.find("skipped") is not None]
+    assert len(skipped) == len(GROUPS["bash"]) + 1
+
+
+def test_component_not_in_receipt_skips(tmp_path: Path) -> None:
+    target = make_deployment(tmp_path, ROOT, components=("core",))
+    proc = run("--target", str(target), "--json", "--check", "file_roundtrip")
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == 0
+    assert doc["checks"][0]["detail"] == "component file-tool is not installed (per receipt)"
+
+
+def test_live_skips_without_api_key(deployed: Path) -> None:
+    env = {k: v for k, v in __import__("os").environ.items() if k != "ANTHROPIC_API_KEY"}
+    proc = run("--target", str(deployed), "--json", "--live", "--check", "live", env=env)
+    assert proc.returncode == 0
+    check = json.loads(proc.stdout)["checks"][0]
+    assert check["status"] == "skip" and check["detail"] == "ANTHROPIC_API_KEY is not set"
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--check", "no_such_check"], "unknown check 'no_such_check'"),
+        (["--target", "/definitely/not/here"], "does not exist"),
+        (["--no-such-flag"], "No such option"),
+    ],
+)
+def test_usage_errors_exit_two_with_one_line(args: list[str], needle: str) -> None:
+    proc = run(*args, "--json")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0]
+
+
+def test_list_checks_json_names_every_check() -> None:
+    proc = run("--list-checks", "--json")
+    assert proc.returncode == 0
+    listed = json.loads(proc.stdout)
+    assert [c["name"] for c in listed] == list(CHECKS)
+    proc = run("--list-checks", "--check", "loop", "--json")
+    assert [c["name"] for c in json.loads(proc.stdout)] == list(GROUPS["loop"])
+
+
+def test_table_output_without_json(deployed: Path) -> None:
+    proc = run("--target", str(deployed), "--check", "receipt")
+    assert proc.returncode == 0
+    assert "receipt" in proc.stdout and "PASS" in proc.stdout and "PASSED" in proc.stdout
