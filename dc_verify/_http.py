@@ -1,0 +1,251 @@
+"""HTTP side of the scripted server: one handler that writes JSON answers and SSE streams with faults.
+
+The stream is HTTP/1.1 chunked, so a *drop* (socket shut down without the final zero-length chunk) reaches
+the client as an incomplete body (``httpx2.RemoteProtocolError``), as a real mid-stream drop does, while an
+``error`` event or a malformed event ends the body cleanly the way the real API does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import time
+from http.server import BaseHTTPRequestHandler
+from typing import TYPE_CHECKING, Any
+
+from .scenario import ERROR_STATUS
+from .sse import dumps, encode_event, encode_ping, new_id, resolve_point
+
+if TYPE_CHECKING:
+    from .scenario import Injection
+    from .scripted_server import RecordedRequest, ScriptedServer, _Answer
+
+MESSAGES_PATH = "/v1/messages"
+_DISCONNECT = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+
+
+class ClientGone(Exception):
+    """The client closed the connection while the server was writing."""
+
+
+def error_body(error_type: str, message: str, request_id: str) -> dict[str, Any]:
+    """The real API's error shape."""
+    return {"type": "error", "error": {"type": error_type, "message": message}, "request_id": request_id}
+
+
+def retry_headers(retry_after_s: float | None) -> dict[str, str]:
+    """``retry-after`` (whole seconds, as the API sends) plus ``retry-after-ms``, which the SDK reads first."""
+    if retry_after_s is None:
+        return {}
+    return {"retry-after": str(math.ceil(retry_after_s)), "retry-after-ms": str(int(retry_after_s * 1000))}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "dc-verify-scripted/1"
+    sys_version = ""
+
+    @property
+    def owner(self) -> ScriptedServer:
+        return self.server.owner  # type: ignore[attr-defined]
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        return
+
+    # ------------------------------------------------------------------ dispatch
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        self._read_and_record("GET")
+        self._send_error(404, "not_found_error", f"Not found: {self.path}")
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+        rec, raw = self._read_and_record("POST")
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if path not in (MESSAGES_PATH, MESSAGES_PATH + "/count_tokens"):
+            self._finish_error(rec, 404, "not_found_error", f"Not found: {self.path}")
+            return
+        if not isinstance(rec.body, dict):
+            self._finish_error(rec, 400, "invalid_request_error", "request body is not a JSON object")
+            return
+        if path.endswith("/count_tokens"):
+            self._send_json(200, {"input_tokens": max(1, len(raw) // 4)})
+            self.owner.finish(rec, "count_tokens", 200)
+            return
+        answer = self.owner.answer_for(rec)
+        try:
+            if answer.error is not None:
+                status, etype, message = answer.error
+                self._send_error(status, etype, message, retry_after_s=answer.retry_after_s)
+                self.owner.finish(rec, answer.outcome, status, answer.turn)
+            elif answer.stream:
+                self._serve_stream(answer)
+            else:
+                self._serve_json(answer)
+        except ClientGone:
+            self.close_connection = True
+            self.owner.finish(rec, "disconnected", 200)
+
+    def _read_and_record(self, method: str) -> tuple[RecordedRequest, bytes]:
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length > 0 else b""
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode(errors="replace")
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        return self.owner.record_request(method, self.path, headers, body), raw
+
+    # ------------------------------------------------------------------ low-level writes
+    def _request_id(self) -> str:
+        if not hasattr(self, "_rid"):
+            self._rid = new_id("req_")
+        return self._rid
+
+    def _send_json(self, status: int, payload: Any, extra: dict[str, str] | None = None, raw: bytes | None = None) -> None:
+        data = raw if raw is not None else json.dumps(payload).encode()
+        try:
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.send_header("request-id", self._request_id())
+            for k, v in (extra or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+        except _DISCONNECT as exc:
+            raise ClientGone from exc
+
+    def _send_error(self, status: int, etype: str, message: str, retry_after_s: float | None = None) -> None:
+        self._send_json(status, error_body(etype, message, self._request_id()), retry_headers(retry_after_s))
+
+    def _finish_error(self, rec: RecordedRequest, status: int, etype: str, message: str) -> None:
+        self._send_error(status, etype, message)
+        self.owner.finish(rec, "invalid", status)
+
+    def _chunk(self, data: bytes) -> None:
+        try:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+        except _DISCONNECT as exc:
+            raise ClientGone from exc
+
+    def _end_chunks(self) -> None:
+        self._chunk(b"")
+
+    def _drop(self) -> None:
+        """Cut the connection mid-body: no terminating chunk, socket shut down."""
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _sleep(self, seconds: float) -> None:
+        if seconds > 0 and self.owner.stopping.wait(seconds):
+            raise ClientGone("server stopping")
+
+    # ------------------------------------------------------------------ answers
+    def _serve_json(self, answer: _Answer) -> None:
+        rec = answer.request
+        for inj in answer.injections:
+            self.owner.record_injection(rec.index, inj.kind, inj.at)
+            if inj.kind == "stall":
+                self._sleep(float(inj.spec["seconds"]))
+            elif inj.kind == "drop":
+                self._drop()
+                self.owner.finish(rec, "drop", None)
+                return
+            elif inj.kind == "error":
+                self._send_error(ERROR_STATUS.get(inj.error_type, 500), inj.error_type, inj.error_message)
+                self.owner.finish(rec, "error", ERROR_STATUS.get(inj.error_type, 500))
+                return
+            elif inj.kind == "malformed" and inj.is_failure:
+                self._send_json(200, None, raw=json.dumps(answer.message).encode()[:-7])
+                self.owner.finish(rec, "malformed", 200)
+                return
+        self._send_json(200, answer.message)
+        self.owner.finish(rec, "served", 200, answer.turn)
+
+    def _serve_stream(self, answer: _Answer) -> None:
+        rec, turn, plan = answer.request, answer.turn, answer.plan
+        assert turn is not None
+        by_slot: dict[int, list[Injection]] = {}
+        for inj in answer.injections:
+            if inj.at is not None:
+                by_slot.setdefault(resolve_point(plan, inj.at), []).append(inj)
+        try:
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream; charset=utf-8")
+            self.send_header("cache-control", "no-cache")
+            self.send_header("request-id", self._request_id())
+            self.send_header("transfer-encoding", "chunked")
+            self.end_headers()
+        except _DISCONNECT as exc:
+            raise ClientGone from exc
+        for slot in range(len(plan) + 1):
+            for inj in by_slot.get(slot, []):
+                ended = self._inject(rec, inj, plan, slot)
+                if ended:
+                    self.owner.finish(rec, ended, 200)
+                    return
+            if slot == len(plan):
+                break
+            ev = plan[slot]
+            self._chunk(encode_event(ev.event, ev.data))
+            self.owner.record_event(rec.index, ev.event)
+            if turn.ping_every and (slot + 1) % turn.ping_every == 0 and ev.event != "message_stop":
+                self._ping(rec)
+            self._sleep(ev.pause_after_s)
+            if ev.event != "message_stop":
+                self._sleep(turn.event_delay_s)
+        self._end_chunks()
+        self.owner.finish(rec, "served", 200, turn)
+
+    def _ping(self, rec: RecordedRequest) -> None:
+        self._chunk(encode_ping())
+        self.owner.record_event(rec.index, "ping")
+
+    def _inject(self, rec: RecordedRequest, inj: Injection, plan: list[Any], slot: int) -> str | None:
+        """Fire one injection inside a stream. Returns the outcome if it ended the response."""
+        self.owner.record_injection(rec.index, inj.kind, inj.at)
+        if inj.kind == "ping":
+            self._ping(rec)
+            return None
+        if inj.kind == "stall":
+            seconds, every = float(inj.spec["seconds"]), inj.spec.get("keepalive_ping_s")
+            deadline = time.monotonic() + seconds
+            while (left := deadline - time.monotonic()) > 0:
+                self._sleep(min(left, float(every)) if every else left)
+                if every and deadline - time.monotonic() > 0:
+                    self._ping(rec)
+            return None
+        if inj.kind == "drop":
+            self._drop()
+            return "drop"
+        if inj.kind == "error":
+            payload = {"type": "error", "error": {"type": inj.error_type, "message": inj.error_message}}
+            self._chunk(encode_event("error", payload))
+            self.owner.record_event(rec.index, "error")
+            self._end_chunks()
+            return "error"
+        if inj.kind == "malformed":
+            self._chunk(self._malformed_bytes(inj, plan, slot))
+            if inj.is_failure:
+                self._end_chunks()
+                return "malformed"
+        return None
+
+    @staticmethod
+    def _malformed_bytes(inj: Injection, plan: list[Any], slot: int) -> bytes:
+        variant = inj.spec.get("variant", "bad_json")
+        if variant == "raw":
+            return str(inj.spec["raw"]).encode()
+        if variant == "unknown_event":
+            return encode_event("scripted_unknown", {"type": "scripted_unknown", "note": "injected"})
+        nxt = plan[slot] if slot < len(plan) else plan[-1]
+        if variant == "no_data":
+            return f"event: {nxt.event}\n\n".encode()
+        text = dumps(nxt.data)
+        return f"event: {nxt.event}\ndata: {text[: max(1, len(text) // 2)]}\n\n".encode()
