@@ -68,15 +68,15 @@ class Handler(BaseHTTPRequestHandler):
             self._finish_error(rec, 400, "invalid_request_error", "request body is not a JSON object")
             return
         if path.endswith("/count_tokens"):
-            self._send_json(200, {"input_tokens": max(1, len(raw) // 4)})
             self.owner.finish(rec, "count_tokens", 200)
+            self._send_json(200, {"input_tokens": max(1, len(raw) // 4)})
             return
         answer = self.owner.answer_for(rec)
         try:
             if answer.error is not None:
                 status, etype, message = answer.error
-                self._send_error(status, etype, message, retry_after_s=answer.retry_after_s)
                 self.owner.finish(rec, answer.outcome, status, answer.turn)
+                self._send_error(status, etype, message, retry_after_s=answer.retry_after_s)
             elif answer.stream:
                 self._serve_stream(answer)
             else:
@@ -120,8 +120,8 @@ class Handler(BaseHTTPRequestHandler):
         self._send_json(status, error_body(etype, message, self._request_id()), retry_headers(retry_after_s))
 
     def _finish_error(self, rec: RecordedRequest, status: int, etype: str, message: str) -> None:
-        self._send_error(status, etype, message)
         self.owner.finish(rec, "invalid", status)
+        self._send_error(status, etype, message)
 
     def _chunk(self, data: bytes) -> None:
         try:
@@ -154,19 +154,20 @@ class Handler(BaseHTTPRequestHandler):
             if inj.kind == "stall":
                 self._sleep(float(inj.spec["seconds"]))
             elif inj.kind == "drop":
-                self._drop()
                 self.owner.finish(rec, "drop", None)
+                self._drop()
                 return
             elif inj.kind == "error":
-                self._send_error(ERROR_STATUS.get(inj.error_type, 500), inj.error_type, inj.error_message)
-                self.owner.finish(rec, "error", ERROR_STATUS.get(inj.error_type, 500))
+                status = ERROR_STATUS.get(inj.error_type, 500)
+                self.owner.finish(rec, "error", status)
+                self._send_error(status, inj.error_type, inj.error_message)
                 return
             elif inj.kind == "malformed" and inj.is_failure:
-                self._send_json(200, None, raw=json.dumps(answer.message).encode()[:-7])
                 self.owner.finish(rec, "malformed", 200)
+                self._send_json(200, None, raw=json.dumps(answer.message).encode()[:-7])
                 return
-        self._send_json(200, answer.message)
         self.owner.finish(rec, "served", 200, answer.turn)
+        self._send_json(200, answer.message)
 
     def _serve_stream(self, answer: _Answer) -> None:
         rec, turn, plan = answer.request, answer.turn, answer.plan
@@ -186,33 +187,33 @@ class Handler(BaseHTTPRequestHandler):
             raise ClientGone from exc
         for slot in range(len(plan) + 1):
             for inj in by_slot.get(slot, []):
-                ended = self._inject(rec, inj, plan, slot)
-                if ended:
-                    self.owner.finish(rec, ended, 200)
+                if self._inject(rec, inj, plan, slot):
                     return
             if slot == len(plan):
                 break
             ev = plan[slot]
-            self._chunk(encode_event(ev.event, ev.data))
+            if ev.event == "message_stop":
+                # Consumed before the client can see message_stop, so a caller never observes a stale count.
+                self.owner.finish(rec, "served", 200, turn)
             self.owner.record_event(rec.index, ev.event)
+            self._chunk(encode_event(ev.event, ev.data))
             if turn.ping_every and (slot + 1) % turn.ping_every == 0 and ev.event != "message_stop":
                 self._ping(rec)
             self._sleep(ev.pause_after_s)
             if ev.event != "message_stop":
                 self._sleep(turn.event_delay_s)
         self._end_chunks()
-        self.owner.finish(rec, "served", 200, turn)
 
     def _ping(self, rec: RecordedRequest) -> None:
-        self._chunk(encode_ping())
         self.owner.record_event(rec.index, "ping")
+        self._chunk(encode_ping())
 
-    def _inject(self, rec: RecordedRequest, inj: Injection, plan: list[Any], slot: int) -> str | None:
-        """Fire one injection inside a stream. Returns the outcome if it ended the response."""
+    def _inject(self, rec: RecordedRequest, inj: Injection, plan: list[Any], slot: int) -> bool:
+        """Fire one injection inside a stream. True if it ended the response (outcome recorded first)."""
         self.owner.record_injection(rec.index, inj.kind, inj.at)
         if inj.kind == "ping":
             self._ping(rec)
-            return None
+            return False
         if inj.kind == "stall":
             seconds, every = float(inj.spec["seconds"]), inj.spec.get("keepalive_ping_s")
             deadline = time.monotonic() + seconds
@@ -220,22 +221,26 @@ class Handler(BaseHTTPRequestHandler):
                 self._sleep(min(left, float(every)) if every else left)
                 if every and deadline - time.monotonic() > 0:
                     self._ping(rec)
-            return None
+            return False
         if inj.kind == "drop":
+            self.owner.finish(rec, "drop", 200)
             self._drop()
-            return "drop"
+            return True
         if inj.kind == "error":
             payload = {"type": "error", "error": {"type": inj.error_type, "message": inj.error_message}}
-            self._chunk(encode_event("error", payload))
+            self.owner.finish(rec, "error", 200)
             self.owner.record_event(rec.index, "error")
+            self._chunk(encode_event("error", payload))
             self._end_chunks()
-            return "error"
+            return True
         if inj.kind == "malformed":
+            if inj.is_failure:
+                self.owner.finish(rec, "malformed", 200)
             self._chunk(self._malformed_bytes(inj, plan, slot))
             if inj.is_failure:
                 self._end_chunks()
-                return "malformed"
-        return None
+                return True
+        return False
 
     @staticmethod
     def _malformed_bytes(inj: Injection, plan: list[Any], slot: int) -> bytes:

@@ -8,6 +8,8 @@ A scenario is a JSON document (see ``docs/scenarios.md`` and ``scenarios/scenari
 from __future__ import annotations
 
 import json
+import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -110,6 +112,36 @@ class Scenario:
     model: str | None = None
     source: str = "<dict>"
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    variables: Mapping[str, str] = field(default_factory=dict)
+
+
+_VAR_RE = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
+
+
+def _expand(value: Any, variables: Mapping[str, str], where: str) -> Any:
+    """Replace ``${NAME}`` in every string of ``value``; an unknown name is a ValueError."""
+    if isinstance(value, str):
+        def sub(m: re.Match[str]) -> str:
+            if m.group(1) not in variables:
+                raise ValueError(f"{where}: unknown variable ${{{m.group(1)}}}; known: {', '.join(sorted(variables))}")
+            return variables[m.group(1)]
+
+        return _VAR_RE.sub(sub, value)
+    if isinstance(value, list):
+        return [_expand(v, variables, where) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand(v, variables, where) for k, v in value.items()}
+    return value
+
+
+def resolve_variables(doc: Mapping[str, Any], overrides: Mapping[str, str] | None, source: str) -> dict[str, str]:
+    builtin = {"TMPDIR": tempfile.gettempdir()}
+    declared = doc.get("variables") or {}
+    resolved = dict(builtin)
+    for name, default in declared.items():
+        resolved[name] = _expand(default, builtin, f"{source}: $.variables.{name}")
+    resolved.update(overrides or {})
+    return resolved
 
 
 @lru_cache(maxsize=1)
@@ -197,12 +229,14 @@ def _build_turn(index: int, raw: Mapping[str, Any], defaults: Mapping[str, Any],
     return turn
 
 
-def scenario_from_dict(doc: Any, source: str = "<dict>") -> Scenario:
+def scenario_from_dict(doc: Any, source: str = "<dict>", variables: Mapping[str, str] | None = None) -> Scenario:
     problem = _schema_problem(doc, source)
     if problem:
         raise ValueError(f"invalid scenario {problem}")
     defaults = doc.get("defaults", {})
-    turns = tuple(_build_turn(i, t, defaults, source) for i, t in enumerate(doc["turns"]))
+    values = resolve_variables(doc, variables, source)
+    raw_turns = _expand(doc["turns"], values, f"invalid scenario {source}: $.turns")
+    turns = tuple(_build_turn(i, t, defaults, source) for i, t in enumerate(raw_turns))
     return Scenario(
         name=doc["name"],
         description=doc.get("description", ""),
@@ -210,6 +244,7 @@ def scenario_from_dict(doc: Any, source: str = "<dict>") -> Scenario:
         model=defaults.get("model"),
         source=source,
         raw=doc,
+        variables=values,
     )
 
 
@@ -218,12 +253,19 @@ def scenario_names() -> list[str]:
     return sorted(p.stem for p in SCENARIO_DIR.glob("*.json") if p.name != SCHEMA_PATH.name)
 
 
-def load_scenario(spec: str | Path | Mapping[str, Any] | Scenario) -> Scenario:
-    """A shipped scenario by name (``"bash_tool"``), a JSON file path, a parsed dict, or a Scenario."""
+def load_scenario(
+    spec: str | Path | Mapping[str, Any] | Scenario, variables: Mapping[str, str] | None = None
+) -> Scenario:
+    """A shipped scenario by name (``"bash_tool"``), a JSON file path, a parsed dict, or a Scenario.
+
+    ``variables`` override the scenario's ``${NAME}`` placeholder defaults (e.g. ``{"WORKDIR": str(tmp)}``).
+    """
     if isinstance(spec, Scenario):
+        if variables:
+            return scenario_from_dict(dict(spec.raw), spec.source, {**spec.variables, **variables})
         return spec
     if isinstance(spec, Mapping):
-        return scenario_from_dict(dict(spec))
+        return scenario_from_dict(dict(spec), variables=variables)
     path = Path(spec)
     if isinstance(spec, str) and not spec.endswith(".json") and "/" not in spec and "\\" not in spec:
         path = SCENARIO_DIR / f"{spec}.json"
@@ -237,7 +279,7 @@ def load_scenario(spec: str | Path | Mapping[str, Any] | Scenario) -> Scenario:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"invalid scenario {path}: not JSON: {exc}") from exc
-    return scenario_from_dict(doc, source=str(path))
+    return scenario_from_dict(doc, source=str(path), variables=variables)
 
 
 def _text_of(content: Any) -> str:

@@ -7,7 +7,7 @@ Turns of the scenario are served in order, one per request. A request that break
 rule (``validation.py``) or a turn's ``expect`` gets a 400 in the real error shape and is recorded in
 ``violations``; it does not consume the turn. A request that gets an injected failure (error event, drop,
 status, malformed event) does not consume the turn either: the retry gets the same turn. A turn is
-consumed once its ``message_stop`` (or whole JSON message) was written.
+consumed when the server starts writing its ``message_stop`` (or its whole JSON message).
 
 CLI: ``python -m dc_verify.scripted_server --scenario NAME [--port N]`` prints the base URL first.
 """
@@ -96,8 +96,9 @@ class ScriptedServer:
         host: str = "127.0.0.1",
         port: int = 0,
         validate: bool = True,
+        variables: Mapping[str, str] | None = None,
     ) -> None:
-        self.scenario = load_scenario(scenario)
+        self.scenario = load_scenario(scenario, variables)
         self.strict = strict
         self.validate = validate
         self._host, self._port = host, port
@@ -212,7 +213,7 @@ class ScriptedServer:
             rec.outcome, rec.status = outcome, status
             if outcome == "served" and turn is not None and turn.index >= 0:
                 self._next_turn = max(self._next_turn, turn.index + 1)
-            if outcome == "disconnected":
+            if outcome == "disconnected" and rec.index not in self.disconnects:
                 self.disconnects.append(rec.index)
         self._notify()
 
@@ -282,9 +283,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 (default): an ephemeral port")
     parser.add_argument("--strict", action="store_true", help="a request after the last turn is a violation")
+    parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help="set a ${NAME} placeholder")
     args = parser.parse_args(argv)
     try:
-        srv = ScriptedServer(args.scenario, strict=args.strict, host=args.host, port=args.port)
+        pairs = [v.split("=", 1) for v in args.var]
+        if any(len(p) != 2 for p in pairs):
+            raise ValueError("--var takes NAME=VALUE")
+        srv = ScriptedServer(args.scenario, strict=args.strict, host=args.host, port=args.port, variables=dict(pairs))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

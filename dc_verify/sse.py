@@ -215,7 +215,8 @@ def resolve_point(plan: Sequence[PlannedEvent], at: str) -> int:
     name, arg = m.group("name"), m.group("arg")
     n = int(arg) if arg is not None else None
     needs_arg = {"after_block_start", "in_block", "after_block", "after_delta", "after_event"}
-    if (name in needs_arg) != (n is not None):
+    known = needs_arg | {"before_message_start", "after_message_start", "before_message_delta", "before_message_stop"}
+    if name not in known or (name in needs_arg) != (n is not None):
         raise ValueError(f"bad injection point {at!r}; expected one of {', '.join(POINT_PATTERNS)}")
 
     def index_of(pred: Any, what: str) -> int:

@@ -337,10 +337,11 @@ def check_thinking_params(ctx: RequestContext) -> list[Violation]:
     return out
 
 
-def _thinking_key(block: Mapping[str, Any]) -> tuple[str, str, str]:
+def _thinking_key(block: Mapping[str, Any]) -> tuple[str, str]:
+    """Identity of a thinking block (edits to its text are R5's concern, not R6's)."""
     if block.get("type") == "redacted_thinking":
-        return ("redacted_thinking", str(block.get("data")), "")
-    return ("thinking", str(block.get("signature")), str(block.get("thinking")))
+        return ("redacted_thinking", str(block.get("data")))
+    return ("thinking", str(block.get("signature")))
 
 
 def check_thinking_replay(ctx: RequestContext) -> list[Violation]:

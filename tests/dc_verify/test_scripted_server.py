@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -64,16 +67,30 @@ def tool_results(message: Any, text: str = "ok") -> dict[str, Any]:
     return {"role": "user", "content": [{"type": "tool_result", "tool_use_id": i, "content": text} for i in ids]}
 
 
+def run_tool(name: str, tool_input: dict[str, Any]) -> str:
+    """A minimal real bash / edit tool, enough for the scenarios' expectations."""
+    if name == "bash":
+        done = subprocess.run(tool_input["command"], shell=True, capture_output=True, text=True, timeout=30)
+        return done.stdout + done.stderr or "(no output)"
+    path = Path(tool_input["path"])
+    if tool_input["command"] == "create":
+        path.write_text(tool_input["file_text"])
+        return f"File created successfully at: {path}"
+    return path.read_text() if path.is_file() else f"The path {path} does not exist."
+
+
 def run_conversation(srv: ScriptedServer, **kw: Any) -> list[Any]:
     """Drive every turn of the server's scenario like a correct agent loop; return the final messages."""
     messages: list[dict[str, Any]] = list(USER)
     finals = []
     for _ in srv.scenario.turns:
-        final = stream_sync(srv, messages, **kw)
+        final = stream_sync(srv, messages, **dict(kw))
         finals.append(final)
-        messages.append({"role": "assistant", "content": [params(b) for b in final.content]})
+        messages.append({"role": "assistant", "content": [params(b) for b in final.content if b.type != "text" or b.text]})
         if final.stop_reason == "tool_use":
-            messages.append(tool_results(final, "hi\n"))
+            results = [{"type": "tool_result", "tool_use_id": b.id, "content": run_tool(b.name, b.input)}
+                       for b in final.content if b.type == "tool_use"]
+            messages.append({"role": "user", "content": results})
         else:
             messages.append({"role": "user", "content": "thanks"})
     return finals
@@ -198,3 +215,248 @@ def test_requests_recorded_with_headers_and_betas() -> None:
         assert rec.betas == ("interleaved-thinking-2025-05-14", "computer-use-2025-01-24")
         assert "test" in (rec.headers.get("x-api-key", "") + rec.headers.get("authorization", ""))
         assert rec.t_received >= t0
+
+
+THINKING = {"type": "enabled", "budget_tokens": 1024}
+CLEAN = ["text_only", "bash_tool", "two_tools", "thinking_tool", "redacted_thinking", "refusal", "demo"]
+
+
+@pytest.mark.parametrize("name", CLEAN)
+def test_sdk_parses_every_clean_scenario_and_replay_is_valid(name: str, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("remember the milk\n")
+    with ScriptedServer(name, strict=True, variables={"WORKDIR": str(tmp_path)}) as srv:
+        finals = run_conversation(srv, thinking=THINKING, max_tokens=4096)
+        for turn, final in zip(srv.scenario.turns, finals, strict=True):
+            assert [params(b) for b in final.content] == expected_content(turn.blocks)
+            assert final.stop_reason == turn.stop_reason
+        assert srv.violations == []
+        assert srv.turns_served == len(srv.scenario.turns) and srv.remaining_turns == 0
+
+
+def test_max_tokens_in_tool_has_partial_input_and_no_block_stop() -> None:
+    with ScriptedServer("max_tokens_in_tool") as srv:
+        with sync_client(srv).beta.messages.stream(model=MODEL, max_tokens=1024, messages=USER) as stream:
+            stopped = [e.content_block.type for e in stream if e.type == "content_block_stop"]
+            final = stream.get_final_message()
+        assert stopped == ["text"]  # the cut tool_use never got its content_block_stop
+        assert final.stop_reason == "max_tokens"
+        tool = final.content[1]
+        assert tool.type == "tool_use" and tool.input.get("command") == "create"
+        assert "file_text" not in tool.input or tool.input["file_text"] != "# Rep\n"
+        assert srv.violations == [] and srv.turns_served == 1
+
+
+async def test_thinking_tool_async_and_replay_must_be_unchanged() -> None:
+    with ScriptedServer("thinking_tool") as srv:
+        client = async_client(srv)
+        async with client.beta.messages.stream(model=MODEL, max_tokens=4096, messages=USER, thinking=THINKING) as stream:
+            kinds = [e.type async for e in stream]
+            first = await stream.get_final_message()
+        assert "thinking" in kinds and "signature" in kinds
+        assert first.content[0].signature == srv.scenario.turns[0].blocks[0]["signature"]
+        good = [params(b) for b in first.content]
+        edited = [dict(good[0], thinking="I changed my mind."), *good[1:]]
+        dropped = good[1:]
+
+        def history(content: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [*USER, {"role": "assistant", "content": content}, tool_results(first, "4.0K\t.")]
+
+        for bad, rule in ((edited, "R5"), (dropped, "R6")):
+            with pytest.raises(anthropic.BadRequestError) as err:
+                await client.beta.messages.create(model=MODEL, max_tokens=4096, messages=history(bad), thinking=THINKING)
+            assert srv.violations[-1].rule == rule
+            assert err.value.body["error"]["message"] == srv.violations[-1].message
+        assert srv.turns_served == 1
+        final = await client.beta.messages.create(model=MODEL, max_tokens=4096, messages=history(good), thinking=THINKING)
+        assert final.content[-1].text == "That is the size of the directory."
+        assert srv.turns_served == 2 and len(srv.violations) == 2
+
+
+def test_error_event_midstream_then_clean_retry() -> None:
+    with ScriptedServer("overloaded_midstream") as srv:
+        seen: list[str] = []
+        client = sync_client(srv)
+        with pytest.raises(anthropic.APIStatusError) as err, client.beta.messages.stream(
+            model=MODEL, max_tokens=512, messages=USER
+        ) as stream:
+            for event in stream:
+                if event.type == "text":
+                    seen.append(event.text)
+        assert err.value.type == "overloaded_error" and err.value.status_code == 200
+        assert len(seen) == 2  # the error came after the 2nd delta
+        assert srv.turns_served == 0 and srv.requests[0].outcome == "error"
+        final = stream_sync(srv, USER)
+        assert final.content[0].text == srv.scenario.turns[0].blocks[0]["text"]
+        assert (srv.requests[1].turn_index, srv.requests[1].attempt, srv.turns_served) == (0, 2, 1)
+        assert [f.kind for f in srv.injections_fired] == ["error"]
+
+
+async def test_drop_midstream_raises_transport_error_then_clean_retry() -> None:
+    with ScriptedServer("drop_midstream") as srv:
+        client = async_client(srv)
+        with pytest.raises(httpx2.TransportError) as err:
+            async with client.beta.messages.stream(model=MODEL, max_tokens=512, messages=USER) as stream:
+                async for _ in stream:
+                    pass
+        assert isinstance(err.value, httpx2.RemoteProtocolError)
+        assert srv.turns_served == 0 and srv.requests[0].outcome == "drop"
+        async with client.beta.messages.stream(model=MODEL, max_tokens=512, messages=USER) as stream:
+            final = await stream.get_final_message()
+        assert final.content[1].input == {"command": "echo dropped"}
+        assert srv.turns_served == 1
+
+
+def test_status_529_is_retried_by_the_sdk() -> None:
+    with ScriptedServer("status_529") as srv:
+        final = stream_sync(srv, USER, retries=2)
+        assert final.content[0].text == "Answered after one retry."
+        assert [(r.status, r.outcome) for r in srv.requests] == [(529, "status"), (200, "served")]
+        assert srv.requests[1].headers["x-stainless-retry-count"] == "1"
+    with ScriptedServer("status_529") as srv, httpx2.Client() as http:
+        resp = http.post(f"{srv.base_url}/v1/messages", json={"model": MODEL, "max_tokens": 9, "messages": USER})
+        assert resp.status_code == 529 and resp.headers["retry-after"] == "1"
+        assert resp.json()["error"] == {"type": "overloaded_error", "message": "Overloaded"}
+        assert resp.headers["request-id"] == resp.json()["request_id"]
+    with ScriptedServer("status_529") as srv, pytest.raises(anthropic.APIStatusError) as err:
+        stream_sync(srv, USER, retries=0)
+    assert err.value.status_code == 529
+
+
+def test_pacing_is_real_and_pings_are_sent() -> None:
+    with ScriptedServer("slow_text") as srv:
+        arrivals: list[float] = []
+        with sync_client(srv).beta.messages.stream(model=MODEL, max_tokens=512, messages=USER) as stream:
+            for event in stream:
+                if event.type == "text":
+                    arrivals.append(time.monotonic())
+        sent = [t for (_i, e, t) in srv.events_sent if e == "content_block_delta"]
+        assert len(sent) > 25
+        assert sent[-1] - sent[0] > 1.2  # ~2 s of scripted pacing
+        assert arrivals[-1] - arrivals[0] > 1.0  # and the client saw it arrive progressively
+        assert sum(1 for (_i, e, _t) in srv.events_sent if e == "ping") >= 3
+
+
+def test_pause_after_block_lets_a_tool_start_before_message_stop() -> None:
+    scenario = {
+        "name": "pause",
+        "turns": [{"blocks": [
+            {"type": "tool_use", "id": "toolu_01Pause", "name": "bash", "input": {"command": "true"}, "pause_after_s": 0.6},
+            {"type": "text", "text": "after the pause"},
+        ]}],
+    }
+    with ScriptedServer(scenario) as srv:
+        with sync_client(srv).beta.messages.stream(model=MODEL, max_tokens=512, messages=USER) as stream:
+            t_tool = next(time.monotonic() for e in stream if e.type == "content_block_stop")
+            for _ in stream:
+                pass
+        assert srv.t_message_stop(0) - t_tool > 0.4
+
+
+def test_stall_with_keepalive_pings_and_client_timeout_then_clean_retry() -> None:
+    scenario = {
+        "name": "stall",
+        "turns": [{"blocks": [{"type": "text", "text": "late"}],
+                   "inject": [{"kind": "stall", "at": "after_message_start", "seconds": 0.5, "keepalive_ping_s": 0.1}]}],
+    }
+    with ScriptedServer(scenario) as srv:
+        t0 = time.monotonic()
+        final = stream_sync(srv, USER)
+        assert final.content[0].text == "late" and time.monotonic() - t0 >= 0.45
+        assert sum(1 for (_i, e, _t) in srv.events_sent if e == "ping") >= 3
+    silent = {"name": "stall2", "turns": [{"blocks": [{"type": "text", "text": "late"}],
+                                           "inject": [{"kind": "stall", "at": "in_block:0", "seconds": 1.2}]}]}
+    with ScriptedServer(silent) as srv:
+        client = Anthropic(base_url=srv.base_url, api_key="test", max_retries=0, timeout=0.4)
+        with pytest.raises((httpx2.ReadTimeout, anthropic.APITimeoutError)), client.beta.messages.stream(
+            model=MODEL, max_tokens=64, messages=USER
+        ) as stream:
+            for _ in stream:
+                pass
+        assert stream_sync(srv, USER).content[0].text == "late"  # attempt 2: no stall
+        assert srv.wait_for(lambda s: 0 in s.disconnects, timeout=5)
+        assert srv.requests[0].outcome == "disconnected" and srv.turns_served == 1
+
+
+@pytest.mark.parametrize(
+    ("inj", "raises"),
+    [
+        ({"kind": "malformed", "at": "after_delta:1"}, ValueError),
+        ({"kind": "malformed", "at": "after_delta:1", "variant": "unknown_event", "continue": True}, None),
+        ({"kind": "error", "at": "before_message_start", "error_type": "api_error"}, anthropic.APIStatusError),
+    ],
+)
+def test_malformed_and_early_error_injections(inj: dict[str, Any], raises: type[Exception] | None) -> None:
+    scenario = {"name": "m", "turns": [{"blocks": [{"type": "text", "text": "Hello there friend", "chunk_size": 4}],
+                                        "inject": [inj]}]}
+    with ScriptedServer(scenario) as srv:
+        if raises is None:
+            assert stream_sync(srv, USER).content[0].text == "Hello there friend"
+            assert srv.turns_served == 1
+        else:
+            with pytest.raises(raises):
+                stream_sync(srv, USER)
+            assert srv.turns_served == 0
+            assert stream_sync(srv, USER).content[0].text == "Hello there friend"
+        assert [f.kind for f in srv.injections_fired] == [inj["kind"]]
+
+
+def test_non_streaming_injections_status_and_drop_are_retried() -> None:
+    scenario = {"name": "ns", "turns": [{"blocks": [{"type": "text", "text": "fine"}],
+                                         "inject": [{"kind": "status", "status": 429, "times": 1},
+                                                    {"kind": "drop", "at": "after_message_start", "times": 2}]}]}
+    with ScriptedServer(scenario) as srv:
+        msg = sync_client(srv, retries=3).beta.messages.create(model=MODEL, max_tokens=64, messages=USER)
+        assert msg.content[0].text == "fine"
+        assert [r.outcome for r in srv.requests] == ["status", "drop", "served"]
+
+
+@pytest.mark.parametrize(
+    ("doc", "needle"),
+    [
+        ({"name": "x"}, "'turns' is a required property"),
+        ({"name": "x", "turns": [{"blocks": [{"type": "video"}]}]}, "unknown block type 'video'"),
+        ({"name": "x", "turns": [{"blocks": [{"type": "text"}]}]}, "$.turns[0].blocks[0]: 'text' is a required property"),
+        ({"name": "x", "turns": [{"blocks": [{"type": "text", "text": "a"}],
+                                  "inject": [{"kind": "drop", "at": "after_block:3"}]}]}, "never reached"),
+        ({"name": "x", "turns": [{"inject": [{"kind": "drop", "at": "sometime"}]}]}, "bad injection point 'sometime'"),
+        ({"name": "x", "turns": [{"blocks": [{"type": "text", "text": "ab", "chunks": ["a"]}]}]}, "chunks do not join"),
+        ({"name": "x", "turns": [{"blocks": [{"type": "text", "text": "${NOPE}"}]}]}, "unknown variable ${NOPE}"),
+        ({"name": "x", "turns": [{"blocks": [{"type": "text", "text": "a", "truncated": True},
+                                             {"type": "text", "text": "b"}]}]}, "only the last block"),
+    ],
+)
+def test_bad_scenarios_raise_clear_value_errors(doc: dict[str, Any], needle: str) -> None:
+    with pytest.raises(ValueError) as err:
+        load_scenario(doc)
+    assert needle in str(err.value)
+
+
+def test_unknown_scenario_name_and_bad_file(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown scenario 'nope'"):
+        load_scenario("nope")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="not JSON"):
+        load_scenario(bad)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"name": "g", "variables": {"WORKDIR": "/w"},
+                                "turns": [{"blocks": [{"type": "text", "text": "in ${WORKDIR}"}]}]}))
+    assert load_scenario(good).turns[0].blocks[0]["text"] == "in /w"
+    assert load_scenario(good, {"WORKDIR": str(tmp_path)}).turns[0].blocks[0]["text"] == f"in {tmp_path}"
+
+
+def test_cli_prints_base_url_first_and_serves() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dc_verify.scripted_server", "--scenario", "text_only"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert proc.stdout is not None
+        base_url = proc.stdout.readline().strip()
+        assert base_url.startswith("http://127.0.0.1:")
+        client = Anthropic(base_url=base_url, api_key="test", max_retries=0)
+        msg = client.beta.messages.create(model=MODEL, max_tokens=64, messages=USER)
+        assert msg.content[0].text.startswith("Hello there!")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
