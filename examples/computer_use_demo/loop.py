@@ -10,8 +10,9 @@ import platform
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
+import httpx2
 from anthropic import (
     Anthropic,
     AnthropicBedrock,
@@ -33,9 +34,6 @@ from anthropic.types.beta import (
 )
 
 from .tools import TOOL_GROUPS_BY_VERSION, ToolCollection, ToolResult, ToolVersion
-
-if TYPE_CHECKING:
-    import httpx2
 
 PROMPT_CACHING_BETA_FLAG = "prompt-caching-2024-07-31"
 TOKEN_EFFICIENT_TOOLS_BETA_FLAG = "token-efficient-tools-2025-02-19"
