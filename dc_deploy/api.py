@@ -1,0 +1,276 @@
+"""One function per command. Each returns a ``Result`` (rendered by render.py) or raises ``DeployError``.
+
+Commands that change the target take the lock, then first recover any interrupted journal, then
+plan, then (if the plan is not empty) run one transaction. Read-only commands (``status``,
+``list_backups`` and every ``--dry-run``) never write anything, not even the lock file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import failpoints, gitinfo, journal, toggle_store, transaction
+from . import status as status_mod
+from .backups import Backup, BackupStore
+from .build import build_manifest as _build
+from .context import Context
+from .errors import DeployError, UsageError, VerificationFailedError
+from .fsutil import FileState, file_state
+from .lock import target_lock
+from .manifest import (
+    LOOP_FILE,
+    RECEIPT_PATH,
+    TOGGLES_PATH,
+    default_manifest_path,
+    load_manifest,
+    resolve_destination,
+    verify_sources,
+)
+from .plan import Plan, gather_state, plan_integrate, plan_restore, plan_toggles
+from .receipt import Receipt
+
+DEFAULT_LOCK_TIMEOUT = 30.0
+DEFAULT_VERIFY_TIMEOUT = 60.0
+
+
+@dataclass
+class Options:
+    target: Path
+    backup_dir: Path
+    manifest: Path | None = None
+    dry_run: bool = False
+    verify: bool = True
+    verify_timeout: float = DEFAULT_VERIFY_TIMEOUT
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    reason: str | None = None
+    on_drift: str = "fail"
+    git_commit: bool = False
+
+
+@dataclass
+class Result:
+    kind: str  # integrate | toggles | restore | status | list | prune | build
+    data: dict[str, Any] = field(default_factory=dict)
+    plan: Plan | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"command": self.kind, **self.data}
+
+
+def resolve_target(path: Path) -> Path:
+    if not path.exists():
+        raise UsageError(f"target {path} does not exist", hint="pass the computer_use_demo directory with --target DIR")
+    if not path.is_dir():
+        raise UsageError(f"target {path} is not a directory", hint="pass the computer_use_demo directory")
+    return path.resolve()
+
+
+def _interrupted(target: Path) -> dict[str, Any] | None:
+    jr = journal.read(target)
+    return jr.summary() if jr else None
+
+
+def _meta(opts: Options, ctx: Context, plan: Plan, **extra: Any) -> dict[str, Any]:
+    return {"created_at": ctx.now_iso(), "reason": opts.reason, "user": ctx.user, "host": ctx.host,
+            "command": ctx.command, "pid": os.getpid(), "manifest_version": plan.manifest_version,
+            "manifest_versions": {"before": plan.previous_version, "after": plan.manifest_version},
+            "components": plan.components, "components_before": _installed_components(plan.target),
+            "project_commit": gitinfo.project_commit(ctx.project_root),
+            "target_git": gitinfo.target_info(plan.target), **extra}
+
+
+def _installed_components(target: Path) -> list[str]:
+    r = status_mod.installed(target)
+    return list(r.components) if r else []
+
+
+def _changes(plan: Plan, ctx: Context) -> list[transaction.Change]:
+    out = []
+    for a in plan.actions:
+        fps = {"before_replace": "before_replace", "after_replace": "after_replace"}
+        if a.path == RECEIPT_PATH:
+            fps["after_replace"] = "after_receipt"
+        elif a.path == TOGGLES_PATH:
+            fps = {"before_replace": "toggle_after_temp", "after_replace": "toggle_after_replace"}
+        elif plan.operation == "restore":
+            fps["after_replace"] = "mid_restore"
+        after = a.after or FileState("file", mode=0o644)
+        source = None
+        if a.source is not None:
+            source = Path(a.source) if plan.operation == "restore" else ctx.project_root / a.source
+        out.append(transaction.Change(a.path, after, source, a.content, fps["before_replace"], fps["after_replace"]))
+    return out
+
+
+def _audit(opts: Options, ctx: Context, plan: Plan, backup: Backup, result: str) -> None:
+    if not plan.flips:
+        return
+    before, after = plan.toggles_before or {}, plan.toggles_after or {}
+    toggle_store.append_audit(opts.backup_dir / toggle_store.AUDIT_FILE, {
+        "time": ctx.now_iso(), "target": str(plan.target), "user": ctx.user, "host": ctx.host,
+        "old": {k: v["old"] for k, v in plan.flips.items()}, "new": {k: v["new"] for k, v in plan.flips.items()},
+        "revision_old": before.get("revision"), "revision_new": after.get("revision"),
+        "reason": opts.reason, "backup_id": backup.id, "result": result, "command": ctx.command})
+
+
+def _execute(opts: Options, ctx: Context, plan: Plan, store: BackupStore, *, verify: bool,
+             recovered: Any, **meta_extra: Any) -> Result:
+    receipt_cb = None
+    if plan.receipt is not None:
+        template = plan.receipt
+
+        def receipt_cb(backup: Backup) -> dict[str, bytes]:
+            r = Receipt(template.name, template.version, template.components, template.files,
+                        backup.meta.get("project_commit"), ctx.now_iso(), backup.id, backup.meta.get("target_git"))
+            return {RECEIPT_PATH: r.to_bytes()}
+
+    store_meta = _meta(opts, ctx, plan, **meta_extra)
+    try:
+        outcome = transaction.run(plan.target, store, ctx, operation=plan.operation, changes=_changes(plan, ctx),
+                                  meta=store_meta, remove_dirs=plan.remove_dirs, verify=verify,
+                                  verify_timeout=opts.verify_timeout, content_for=receipt_cb)
+    except VerificationFailedError as exc:
+        backup = store.get(plan.target, str(exc.data["backup_id"]))
+        _audit(opts, ctx, plan, backup, "rolled_back")
+        exc.data["plan"] = plan.as_dict()
+        raise
+    _audit(opts, ctx, plan, outcome.backup, "committed")
+    data: dict[str, Any] = {**plan.as_dict(), "dry_run": False, "backup_id": outcome.backup.id,
+                            "verification": outcome.verification.as_dict() if outcome.verification else None,
+                            "recovered": recovered.as_dict() if recovered else None}
+    if opts.git_commit:
+        data["git_commit"] = gitinfo.commit_deployment(
+            plan.target, outcome.changed, f"claude-dc-streaming: {plan.operation} "
+            f"{plan.manifest_version or ''} ({outcome.backup.id})".replace("  ", " "))
+    return Result(plan.operation, data, plan)
+
+
+def _noop(plan: Plan, recovered: Any, dry_run: bool, interrupted: dict[str, Any] | None = None) -> Result:
+    return Result(plan.operation, {**plan.as_dict(), "dry_run": dry_run, "backup_id": None, "verification": None,
+                                   "recovered": recovered.as_dict() if recovered else None,
+                                   "interrupted": interrupted}, plan)
+
+
+def integrate(opts: Options, ctx: Context, components: list[str] | None, flips: dict[str, bool]) -> Result:
+    """Deploy ``components`` (``None`` = all; ``[]`` = what is installed) and set ``flips``, as one transaction."""
+    target = resolve_target(opts.target)
+    manifest = load_manifest(opts.manifest or default_manifest_path(ctx.project_root))
+    store = BackupStore(opts.backup_dir)
+
+    def make_plan() -> Plan:
+        state = gather_state(target, manifest)
+        selected = list(manifest.components) if components is None else list(components)
+        if not selected and state.receipt is None:
+            raise UsageError("--integrate needs components: --all, --bash-tool, --file-tool, --unified-streaming "
+                             "or --update-loop", hint="e.g. --integrate --all")
+        plan = plan_integrate(manifest, selected, state, target, flips=flips, on_drift=opts.on_drift)
+        verify_sources(manifest, ctx.project_root, plan.components)
+        return plan
+
+    interrupted = _interrupted(target)
+    if opts.dry_run:
+        return _noop(make_plan(), None, True, interrupted)
+    if interrupted is None:
+        make_plan()  # refuse bad manifests, sources, paths and drift before even creating the lock file
+    with target_lock(target, ctx, opts.lock_timeout):
+        failpoints.hit("after_lock")
+        recovered = transaction.recover(target, store, ctx)
+        plan = make_plan()
+        if not plan.changed:
+            return _noop(plan, recovered, False)
+        return _execute(opts, ctx, plan, store, verify=opts.verify, recovered=recovered)
+
+
+def set_toggles(opts: Options, ctx: Context, flips: dict[str, bool]) -> Result:
+    """Flip toggles under the lock: one write, one revision bump, an audit line, then verification."""
+    target = resolve_target(opts.target)
+    store = BackupStore(opts.backup_dir)
+    if opts.dry_run:
+        return _noop(plan_toggles(gather_state(target, None), target, flips), None, True, _interrupted(target))
+    with target_lock(target, ctx, opts.lock_timeout):
+        failpoints.hit("after_lock")
+        recovered = transaction.recover(target, store, ctx)
+        plan = plan_toggles(gather_state(target, None), target, flips)
+        if not plan.changed:
+            return _noop(plan, recovered, False)
+        return _execute(opts, ctx, plan, store, verify=opts.verify, recovered=recovered)
+
+
+def _restore_plan(target: Path, store: BackupStore, ident: str) -> tuple[Backup, Plan]:
+    backup = store.get(target, ident)
+    store.check(backup)  # every hash before touching anything
+    current = {rel: file_state(resolve_destination(target, rel)) for rel in backup.files}
+    plan = plan_restore(backup, current, target)
+    now = status_mod.installed(target)
+    plan.previous_version = now.version if now else None
+    if RECEIPT_PATH in backup.files:  # the restore brings back that backup's receipt (or its absence)
+        plan.manifest_version = backup.meta.get("manifest_versions", {}).get("before")
+        plan.components = list(backup.meta.get("components_before") or [])
+    else:
+        plan.manifest_version = plan.previous_version
+        plan.components = list(now.components) if now else []
+    return backup, plan
+
+
+def restore(opts: Options, ctx: Context, ident: str) -> Result:
+    """Put back what backup ``ident`` (or ``latest`` COMMITTED) recorded; itself backed up, so undoable."""
+    target = resolve_target(opts.target)
+    store = BackupStore(opts.backup_dir)
+    if opts.dry_run:
+        backup, plan = _restore_plan(target, store, ident)
+        result = _noop(plan, None, True, _interrupted(target))
+        result.data["restored_from"] = backup.id
+        return result
+    with target_lock(target, ctx, opts.lock_timeout):
+        failpoints.hit("after_lock")
+        recovered = transaction.recover(target, store, ctx)
+        backup, plan = _restore_plan(target, store, ident)
+        if not plan.changed:
+            result = _noop(plan, recovered, False)
+        else:
+            result = _execute(opts, ctx, plan, store, verify=False, recovered=recovered, restored_from=backup.id)
+        result.data["restored_from"] = backup.id
+        return result
+
+
+def status(opts: Options, ctx: Context) -> Result:
+    target = resolve_target(opts.target)
+    return Result("status", status_mod.collect(target, BackupStore(opts.backup_dir)))
+
+
+def list_backups(opts: Options, ctx: Context) -> Result:
+    target = resolve_target(opts.target)
+    backups = [b.summary() for b in reversed(BackupStore(opts.backup_dir).for_target(target))]
+    return Result("list", {"target": str(target), "backup_dir": str(opts.backup_dir), "backups": backups,
+                           "interrupted": _interrupted(target)})
+
+
+def prune(opts: Options, ctx: Context, keep: int) -> Result:
+    target = resolve_target(opts.target)
+    store = BackupStore(opts.backup_dir)
+    if opts.dry_run:
+        doomed = store.prune_plan(target, keep)
+        return Result("prune", {"dry_run": True, "keep": keep, "deleted": [b.id for b in doomed],
+                                "kept": [b.id for b in store.for_target(target) if b not in doomed]})
+    with target_lock(target, ctx, opts.lock_timeout):
+        recovered = transaction.recover(target, store, ctx)
+        doomed = store.prune_plan(target, keep)
+        store.delete(doomed)
+        kept = [b.id for b in store.for_target(target)]
+    return Result("prune", {"dry_run": False, "keep": keep, "deleted": [b.id for b in doomed], "kept": kept,
+                            "recovered": recovered.as_dict() if recovered else None})
+
+
+def build_manifest(ctx: Context, version: str, output: Path | None) -> Result:
+    if not version:
+        raise UsageError("--build-manifest needs --version X.Y.Z", hint="e.g. --build-manifest --version 1.0.1")
+    res = _build(ctx.project_root, version, output, created_at=ctx.now_iso(),
+                 project_commit=gitinfo.project_commit(ctx.project_root))
+    return Result("build", res.as_dict())
+
+
+__all__ = ["DeployError", "LOOP_FILE", "Options", "Result", "build_manifest", "integrate", "list_backups", "prune",
+           "restore", "set_toggles", "status"]

@@ -1,0 +1,178 @@
+"""``integrate_streaming.py``: the click shell over dc_deploy.api (thin: parse, call, render, exit)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from . import api, render
+from .build import SELECTION_FLAGS
+from .context import Context
+from .errors import DeployError, ExitCode, UsageError, exit_code_for
+from .toggle_store import FLAG_TO_FEATURE, parse_bool
+
+ENV_PROJECT_ROOT = "DC_PROJECT_ROOT"  # deploy from another checkout (default: the one holding dc_deploy)
+NO_TARGET = "no target: pass --target DIR or set DC_PRODUCTION_DIR"
+
+
+def _flips(values: dict[str, str | None]) -> dict[str, bool]:
+    out: dict[str, bool] = {}
+    for flag, feature in FLAG_TO_FEATURE.items():
+        raw = values.get(f"enable_{flag.replace('-', '_')}")
+        if raw is not None:
+            out[feature] = parse_bool(raw, f"--enable-{flag}")
+    return out
+
+
+def _command(p: dict[str, object], flips: dict[str, bool]) -> str:
+    chosen = [name for name, on in (("integrate", p["integrate"]), ("status", p["status"]),
+                                    ("list-backups", p["list_backups"]), ("restore", p["restore"] is not None),
+                                    ("prune-backups", p["prune_backups"]), ("build-manifest", p["build_manifest"]))
+              if on]
+    if len(chosen) > 1:
+        raise UsageError(f"choose one of --{', --'.join(chosen)}", hint="run them one after the other")
+    if not chosen:
+        if flips:
+            return "toggles"
+        raise UsageError("nothing to do", hint="see --help: e.g. --integrate --all, --status, --list-backups")
+    cmd = chosen[0]
+    if flips and cmd != "integrate":
+        raise UsageError(f"--enable-... cannot be combined with --{cmd}", hint="flip toggles in a separate command")
+    if any(p[k] for k in (*SELECTION_FLAGS, "all")) and cmd != "integrate":
+        raise UsageError("component flags (--all, --bash-tool, ...) need --integrate", hint="add --integrate")
+    if (p["keep"] is not None) != (cmd == "prune-backups"):
+        raise UsageError("--prune-backups and --keep N go together", hint="e.g. --prune-backups --keep 5")
+    return cmd
+
+
+def _options(p: dict[str, object], ctx: Context) -> api.Options:
+    target = p["target"]
+    if not target:
+        raise UsageError(NO_TARGET, hint="e.g. --target /opt/claude-dc/computer_use_demo")
+    backup_dir = p["backup_dir"] or ctx.project_root / "backups"
+    return api.Options(target=Path(str(target)), backup_dir=Path(str(backup_dir)).absolute(),
+                       manifest=Path(str(p["manifest"])) if p["manifest"] else None, dry_run=bool(p["dry_run"]),
+                       verify=not p["no_verify"], verify_timeout=float(p["verify_timeout"]),  # type: ignore[arg-type]
+                       lock_timeout=float(p["lock_timeout"]), reason=p["reason"],  # type: ignore[arg-type]
+                       on_drift=str(p["on_drift"]), git_commit=bool(p["git_commit"]))
+
+
+def _run(p: dict[str, object], ctx: Context) -> api.Result:
+    flips = _flips(p)  # type: ignore[arg-type]
+    cmd = _command(p, flips)
+    if cmd == "build-manifest":
+        out = p["output"] or p["manifest"]
+        return api.build_manifest(ctx, str(p["version_"] or ""), Path(str(out)) if out else None)
+    opts = _options(p, ctx)
+    if cmd == "integrate":
+        components: list[str] | None = None
+        if not p["all"]:
+            components = [cid for flag, cid in SELECTION_FLAGS.items() if p[flag]]
+        return api.integrate(opts, ctx, components, flips)
+    if cmd == "toggles":
+        return api.set_toggles(opts, ctx, flips)
+    if cmd == "restore":
+        return api.restore(opts, ctx, str(p["restore"]))
+    if cmd == "status":
+        return api.status(opts, ctx)
+    if cmd == "list-backups":
+        return api.list_backups(opts, ctx)
+    return api.prune(opts, ctx, int(p["keep"]))  # type: ignore[call-overload]
+
+
+def _toggle_options(f):  # type: ignore[no-untyped-def]
+    for flag in reversed(list(FLAG_TO_FEATURE)):
+        f = click.option(f"--enable-{flag}", metavar="BOOL",
+                         help=f"set {FLAG_TO_FEATURE[flag]} (true/false, yes/no, on/off, 1/0)")(f)
+    return f
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("--integrate", is_flag=True, help="Deploy the selected components (backup, apply, verify).")
+@click.option("--all", "all", is_flag=True, help="Select every component of the manifest.")
+@click.option("--bash-tool", is_flag=True, help="Select the streaming bash tool.")
+@click.option("--file-tool", is_flag=True, help="Select the streaming file tool.")
+@click.option("--unified-streaming", is_flag=True, help="Select the unified streaming loop.")
+@click.option("--update-loop", is_flag=True, help="Select the loop hook (managed block in loop.py).")
+@_toggle_options
+@click.option("--status", is_flag=True, help="Show what is installed, toggles, drift, last backup.")
+@click.option("--list-backups", is_flag=True, help="List the target's backups.")
+@click.option("--restore", metavar="ID|latest", help="Restore a backup (latest = newest COMMITTED).")
+@click.option("--prune-backups", is_flag=True, help="Delete old backups (with --keep N).")
+@click.option("--keep", type=int, metavar="N", help="Backups to keep; the newest COMMITTED one is always kept.")
+@click.option("--build-manifest", is_flag=True, help="Write a manifest for the current sources (with --version).")
+@click.option("--version", "version_", metavar="X.Y.Z", help="Version of the manifest to build.")
+@click.option("--output", type=click.Path(path_type=Path), help="Where --build-manifest writes.")
+@click.option("--target", envvar="DC_PRODUCTION_DIR", metavar="DIR", help="The computer_use_demo directory.")
+@click.option("--backup-dir", envvar="DC_BACKUP_DIR", metavar="DIR", help="Backup root [default: <project>/backups].")
+@click.option("--manifest", metavar="PATH", help="Manifest [default: newest manifests/streaming-*.json].")
+@click.option("--dry-run", is_flag=True, help="Print the plan; write nothing (no backup, no lock, no journal).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.option("--no-verify", is_flag=True, help="Skip the verification run.")
+@click.option("--verify-timeout", type=float, default=api.DEFAULT_VERIFY_TIMEOUT, show_default=True, metavar="S")
+@click.option("--lock-timeout", type=float, default=api.DEFAULT_LOCK_TIMEOUT, show_default=True, metavar="S")
+@click.option("--on-drift", type=click.Choice(["fail", "overwrite", "keep"]), default="fail", show_default=True,
+              help="What to do with managed files changed by hand.")
+@click.option("--reason", metavar="TEXT", help="Recorded in the backup and the toggle audit log.")
+@click.option("--git-commit", is_flag=True, help="Commit the deployed files in the target's git repository.")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def cli(**params: object) -> None:
+    """Deploy Claude DC's streaming components into a computer_use_demo tree, transactionally.
+
+    \b
+    Examples:
+      integrate_streaming.py --integrate --all --target DIR
+      integrate_streaming.py --enable-streaming-bash=true --target DIR
+      integrate_streaming.py --status --target DIR
+      integrate_streaming.py --restore latest --target DIR
+    """
+    as_json, debug = bool(params["as_json"]), bool(params["debug"])
+    ctx = Context(progress=not params["no_progress"] and not as_json, debug=debug)
+    if os.environ.get(ENV_PROJECT_ROOT):
+        ctx.project_root = Path(os.environ[ENV_PROJECT_ROOT]).resolve()
+    out = Console(highlight=False, soft_wrap=True)
+    try:
+        result = _run(params, ctx)
+    except DeployError as exc:
+        if debug:
+            ctx.err.print_exception()
+        if as_json:
+            click.echo(render.error_json(exc, None))
+        render.render_error(exc, ctx.err)
+        sys.exit(int(exc.exit_code))
+    except KeyboardInterrupt:
+        ctx.err.print("[bold red]error:[/] interrupted")
+        sys.exit(int(ExitCode.SIGINT))
+    except Exception as exc:
+        if debug:
+            raise
+        if as_json:
+            click.echo(render.error_json(DeployError(f"internal error: {exc!r}"), None))
+        ctx.err.print(f"[bold red]error:[/] internal error: {exc!r}", highlight=False)
+        ctx.err.print("[bold]hint:[/] re-run with --debug and report the traceback", highlight=False)
+        sys.exit(exit_code_for(exc))
+    if as_json:
+        click.echo(render.to_json(result))
+    else:
+        render.render(result, out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: usage errors exit 2 (as one JSON document with --json)."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        cli.main(args=args, prog_name="integrate_streaming.py", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        if "--json" in args:
+            click.echo(render.error_json(UsageError(exc.format_message()), None))
+        exc.show()
+        sys.exit(int(ExitCode.USAGE))
+    except click.Abort:
+        sys.exit(int(ExitCode.SIGINT))

@@ -1,0 +1,61 @@
+"""The one managed block appended to ``<target>/loop.py`` (the only upstream file we touch).
+
+``add_block(original)`` is ``original + b"\\n" + BLOCK``; ``remove_block`` undoes exactly that, so the
+original bytes come back. Re-adding is idempotent: a present, identical block is left alone; a
+present but altered block is replaced in place.
+"""
+
+from __future__ import annotations
+
+BEGIN = b"# >>> claude-dc-streaming loop hook (managed by integrate_streaming.py; do not edit) >>>\n"
+END = b"# <<< claude-dc-streaming loop hook <<<\n"
+BLOCK = (
+    BEGIN
+    + b"try:\n"
+    b"    from .dc_impl import hook as _dc_streaming_hook\n"
+    b"    _dc_streaming_hook.install(globals())\n"
+    b"except Exception as _dc_exc:  # never break the host loop\n"
+    b"    import logging as _dc_logging\n"
+    b'    _dc_logging.getLogger(__name__).warning("claude-dc-streaming hook not installed: %s", _dc_exc)\n'
+    + END
+)
+
+
+class BlockError(ValueError):
+    """The file has a begin marker without an end marker (or the reverse)."""
+
+
+def _span(content: bytes) -> tuple[int, int] | None:
+    """Byte span of the managed block including the one separating newline before it."""
+    start = content.find(BEGIN)
+    if start == -1:
+        if END in content:
+            raise BlockError("loop.py has the end marker of the managed block but not its begin marker")
+        return None
+    if start != 0 and content[start - 1:start] != b"\n":
+        raise BlockError("loop.py: the managed block's begin marker is not at the start of a line")
+    end = content.find(END, start)
+    if end == -1:
+        raise BlockError("loop.py has the begin marker of the managed block but not its end marker")
+    sep = 1 if start > 0 else 0
+    return start - sep, end + len(END)
+
+
+def has_block(content: bytes) -> bool:
+    return _span(content) is not None
+
+
+def remove_block(content: bytes) -> bytes:
+    span = _span(content)
+    if span is None:
+        return content
+    return content[:span[0]] + content[span[1]:]
+
+
+def add_block(content: bytes) -> bytes:
+    span = _span(content)
+    if span is not None:
+        if content[span[0]:span[1]] in (b"\n" + BLOCK, BLOCK):
+            return content
+        return content[:span[0]] + b"\n" + BLOCK + content[span[1]:]
+    return content + b"\n" + BLOCK

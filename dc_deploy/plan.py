@@ -1,0 +1,255 @@
+"""The planner: manifest + selection + the target's current state -> the list of changes. Pure.
+
+``gather_state`` (the only function here that reads the filesystem) collects what the planner
+needs; ``plan_integrate`` / ``plan_toggles`` / ``plan_restore`` decide. ``--dry-run`` prints exactly
+the plan the real run then applies; a plan with no actions means "nothing to do, no backup".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import loop_block, toggle_store
+from .backups import Backup
+from .errors import DriftError, NotInstalledError, UsageError
+from .fsutil import ABSENT, FileState, file_state, sha256_bytes
+from .manifest import LOOP_FILE, RECEIPT_PATH, TOGGLES_PATH, Manifest, resolve_destination
+from .receipt import Receipt, parse_receipt
+
+DRIFT_POLICIES = ("fail", "overwrite", "keep")
+
+
+@dataclass(frozen=True)
+class Action:
+    path: str
+    action: str  # create | update | delete | mode
+    component: str | None
+    before: FileState
+    after: FileState | None  # None: content decided at apply time (the receipt)
+    source: str | None = None
+    content: bytes | None = None
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "action": self.action, "component": self.component,
+                "old_sha256": self.before.sha256, "new_sha256": self.after.sha256 if self.after else None,
+                "old_mode": self.before.mode, "new_mode": self.after.mode if self.after else None,
+                "detail": self.detail}
+
+
+@dataclass
+class Plan:
+    operation: str
+    target: Path
+    actions: list[Action] = field(default_factory=list)
+    manifest_name: str | None = None
+    manifest_version: str | None = None
+    previous_version: str | None = None
+    selected: list[str] = field(default_factory=list)
+    components: list[str] = field(default_factory=list)
+    drift: list[dict[str, Any]] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    toggles_before: dict[str, Any] | None = None
+    toggles_after: dict[str, Any] | None = None
+    receipt: Receipt | None = None
+    remove_dirs: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.actions)
+
+    @property
+    def flips(self) -> dict[str, dict[str, bool]]:
+        if self.toggles_after is None:
+            return {}
+        before = self.toggles_before or {}
+        return {k: {"old": before.get(k), "new": v} for k, v in self.toggles_after.items()
+                if k != "revision" and before.get(k) != v}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"operation": self.operation, "target": str(self.target), "manifest": self.manifest_name,
+                "manifest_version": self.manifest_version, "previous_version": self.previous_version,
+                "selected": self.selected, "components": self.components,
+                "actions": [a.as_dict() for a in self.actions], "drift": self.drift, "kept": self.kept,
+                "toggles_before": self.toggles_before, "toggles_after": self.toggles_after,
+                "changed": self.changed}
+
+
+@dataclass(frozen=True)
+class TargetState:
+    files: dict[str, FileState]
+    loop: bytes | None
+    receipt: Receipt | None
+    toggles: dict[str, Any] | None
+
+
+def gather_state(target: Path, manifest: Manifest | None, *, need_toggles: bool = True) -> TargetState:
+    """Read what the planner needs: managed paths (current and planned), loop.py, receipt, toggles."""
+    receipt = None
+    receipt_bytes = _read(target / RECEIPT_PATH)
+    if receipt_bytes is not None:
+        receipt = parse_receipt(receipt_bytes, str(target / RECEIPT_PATH))
+    paths: set[str] = set(receipt.files) if receipt else set()
+    if manifest is not None:
+        paths |= {f.destination for c in manifest.components.values() for f in c.files}
+    paths.discard(LOOP_FILE)
+    files = {rel: file_state(resolve_destination(target, rel)) for rel in sorted(paths)}
+    files[RECEIPT_PATH] = file_state(target / RECEIPT_PATH)
+    files[TOGGLES_PATH] = file_state(target / TOGGLES_PATH)
+    files[LOOP_FILE] = file_state(target / LOOP_FILE)
+    toggles = None
+    toggles_bytes = _read(target / TOGGLES_PATH)
+    if toggles_bytes is not None and need_toggles:
+        toggles = toggle_store.parse(toggles_bytes, str(target / TOGGLES_PATH))
+    loop = _read(target / LOOP_FILE) if files[LOOP_FILE].type == "file" else None
+    return TargetState(files, loop, receipt, toggles)
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+
+
+def _toggles_action(state: TargetState, defaults: dict[str, bool], flips: dict[str, bool],
+                    plan: Plan) -> None:
+    cur = state.toggles
+    before_state = state.files[TOGGLES_PATH]
+    if cur is None:
+        base = toggle_store.initial(defaults)
+        changes = {k: v for k, v in flips.items() if base[k] != v}
+        new = toggle_store.apply_flips(base, changes, bump=bool(changes))
+        kind, detail = "create", "from the manifest's toggle defaults"
+    else:
+        changes = {k: v for k, v in flips.items() if cur.get(k) != v}
+        if not changes:
+            plan.toggles_before = plan.toggles_after = cur
+            return
+        new = toggle_store.apply_flips(cur, changes, bump=True)
+        kind, detail = "update", ", ".join(f"{k}={str(v).lower()}" for k, v in changes.items())
+    data = toggle_store.to_bytes(new)
+    mode = before_state.mode if before_state.type == "file" else 0o644
+    plan.toggles_before, plan.toggles_after = cur, new
+    plan.actions.append(Action(TOGGLES_PATH, kind, None, before_state,
+                               FileState("file", sha256=sha256_bytes(data), mode=mode, size=len(data)),
+                               content=data, detail=detail))
+
+
+def _drift_item(path: str, recorded: dict[str, Any], current: FileState) -> dict[str, Any]:
+    return {"path": path, "recorded_sha256": recorded["sha256"], "current_sha256": current.sha256,
+            "current_type": current.type}
+
+
+def plan_integrate(manifest: Manifest, selected: list[str], state: TargetState, target: Path, *,
+                   flips: dict[str, bool], on_drift: str = "fail") -> Plan:
+    """The change set that brings ``target`` to ``manifest`` for ``selected`` (plus dependencies)."""
+    if on_drift not in DRIFT_POLICIES:
+        raise UsageError(f"--on-drift={on_drift!r}: choose one of {', '.join(DRIFT_POLICIES)}")
+    old = state.receipt
+    final = manifest.closure([*selected, *(c for c in (old.components if old else ()) if c in manifest.components)])
+    plan = Plan("integrate", target, manifest_name=manifest.name, manifest_version=manifest.version,
+                previous_version=old.version if old else None, selected=manifest.closure(selected),
+                components=final)
+    recorded = dict(old.files) if old else {}
+    desired: dict[str, tuple[FileState, str, str | None, bytes | None]] = {}
+    for cid in final:
+        for f in manifest.components[cid].files:
+            desired[f.destination] = (FileState("file", sha256=f.sha256, mode=f.mode), cid, f.source, None)
+    owner = next((c for c in final if manifest.components[c].loop_block), None)
+    if owner is not None:
+        if state.loop is None:
+            raise UsageError(f"{target} has no {LOOP_FILE}; is it a computer_use_demo tree?",
+                             hint="pass the computer_use_demo directory with --target DIR")
+        new_loop = loop_block.add_block(state.loop)
+        mode = state.files[LOOP_FILE].mode
+        desired[LOOP_FILE] = (FileState("file", sha256=sha256_bytes(new_loop), mode=mode), owner, None, new_loop)
+    elif state.loop is not None and LOOP_FILE in recorded and loop_block.has_block(state.loop):
+        new_loop = loop_block.remove_block(state.loop)
+        plan.actions.append(Action(LOOP_FILE, "update", None, state.files[LOOP_FILE],
+                                   FileState("file", sha256=sha256_bytes(new_loop),
+                                             mode=state.files[LOOP_FILE].mode),
+                                   content=new_loop, detail="remove the loop hook block"))
+    files_record: dict[str, dict[str, Any]] = {}
+    conflicts: list[dict[str, Any]] = []
+    for path, (want, cid, source, content) in desired.items():
+        cur = state.files.get(path, ABSENT)
+        rec = recorded.get(path)
+        drifted = rec is not None and cur.sha256 != rec["sha256"]
+        if cur.same(want):
+            files_record[path] = {"sha256": want.sha256, "mode": want.mode}
+            continue
+        if drifted and not cur.same_content(want):
+            item = _drift_item(path, rec, cur)
+            plan.drift.append(item)
+            if on_drift == "fail":
+                conflicts.append(item)
+                continue
+            if on_drift == "keep":
+                plan.kept.append(path)
+                files_record[path] = rec
+                continue
+        kind = "create" if not cur.exists else ("mode" if cur.same_content(want) else "update")
+        detail = "append the loop hook block" if path == LOOP_FILE and content is not None and kind != "mode" else ""
+        plan.actions.append(Action(path, kind, cid, cur, want, source, content, detail))
+        files_record[path] = {"sha256": want.sha256, "mode": want.mode}
+    for path in sorted(set(recorded) - set(desired) - {LOOP_FILE}):
+        cur = state.files.get(path, ABSENT)
+        if not cur.exists:
+            continue
+        if cur.sha256 != recorded[path]["sha256"]:
+            item = _drift_item(path, recorded[path], cur)
+            plan.drift.append(item)
+            if on_drift == "fail":
+                conflicts.append(item)
+                continue
+            if on_drift == "keep":
+                plan.kept.append(path)
+                continue
+        plan.actions.append(Action(path, "delete", None, cur, ABSENT, detail="no longer in the manifest"))
+    if conflicts:
+        names = ", ".join(c["path"] for c in conflicts)
+        raise DriftError(f"{len(conflicts)} managed file(s) changed by hand since they were deployed: {names}",
+                         hint="keep them with --on-drift=keep, replace them with --on-drift=overwrite, "
+                              "or inspect them with --status",
+                         drift=conflicts)
+    toggles_plan = Plan("toggles", target)
+    _toggles_action(state, manifest.toggle_defaults, flips, toggles_plan)
+    plan.toggles_before, plan.toggles_after = toggles_plan.toggles_before, toggles_plan.toggles_after
+    plan.receipt = Receipt(manifest.name, manifest.version, tuple(final), files_record)
+    if plan.actions or toggles_plan.actions or old is None or old.stable() != plan.receipt.stable():
+        plan.actions.sort(key=lambda a: (a.path == LOOP_FILE, a.path))
+        plan.actions.append(Action(RECEIPT_PATH, "create" if old is None else "update", None,
+                                   state.files[RECEIPT_PATH], None, detail=f"version {manifest.version}"))
+        plan.actions.extend(toggles_plan.actions)
+    return plan
+
+
+def plan_toggles(state: TargetState, target: Path, flips: dict[str, bool]) -> Plan:
+    if state.toggles is None:
+        raise NotInstalledError(f"{target / TOGGLES_PATH} does not exist: nothing is deployed there yet",
+                                hint="deploy first: --integrate --all (toggles can be set in the same command)")
+    plan = Plan("toggles", target, manifest_name=state.receipt.name if state.receipt else None,
+                manifest_version=state.receipt.version if state.receipt else None,
+                components=list(state.receipt.components) if state.receipt else [])
+    _toggles_action(state, {}, flips, plan)
+    return plan
+
+
+def plan_restore(backup: Backup, current: dict[str, FileState], target: Path) -> Plan:
+    """Put every path the backup recorded back to its recorded state; remove dirs it recorded absent."""
+    m = backup.meta
+    plan = Plan("restore", target, manifest_version=m.get("manifest_versions", {}).get("before"),
+                components=list(m.get("components_before") or []))
+    for rel, want in sorted(backup.files.items()):
+        cur = current[rel]
+        if cur.same(want):
+            continue
+        kind = ("delete" if not want.exists else "create" if not cur.exists
+                else "mode" if cur.same_content(want) else "update")
+        source = str(backup.stored(rel)) if want.type == "file" else None
+        plan.actions.append(Action(rel, kind, None, cur, want, source, detail=f"from {backup.id}"))
+    plan.remove_dirs = list(m.get("absent_dirs", []))
+    return plan

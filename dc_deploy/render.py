@@ -1,0 +1,139 @@
+"""Rich tables for people, one JSON document for machines. No business logic here."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .api import Result
+from .errors import DeployError
+
+STATUS_STYLE = {"COMMITTED": "green", "FAILED": "red", "ROLLED_BACK": "yellow", "INCOMPLETE": "magenta"}
+
+
+def _short(sha: str | None) -> str:
+    return sha[:12] if sha else "-"
+
+
+def to_json(result: Result) -> str:
+    return json.dumps({"ok": True, **result.as_dict()}, indent=2, default=str)
+
+
+def error_json(exc: DeployError, command: str | None) -> str:
+    doc: dict[str, Any] = {"ok": False, "command": command, "error": exc.as_dict()}
+    for key in ("verification", "plan", "backup_id", "drift"):
+        if key in exc.data:
+            doc[key] = exc.data[key]
+    return json.dumps(doc, indent=2, default=str)
+
+
+def plan_table(actions: list[dict[str, Any]], title: str) -> Table:
+    table = Table("action", "path", "component", "old sha256", "new sha256", "detail", title=title,
+                  title_justify="left")
+    for a in actions:
+        table.add_row(a["action"], a["path"], a["component"] or "", _short(a["old_sha256"]),
+                      _short(a["new_sha256"]) if a["new_sha256"] else "(generated)", a["detail"])
+    return table
+
+
+def _interrupted(console: Console, data: dict[str, Any]) -> None:
+    intr = data.get("interrupted")
+    if intr:
+        console.print(f"[bold yellow]warning:[/] {intr['message']}")
+
+
+def render(result: Result, console: Console) -> None:
+    d = result.data
+    kind = result.kind
+    if kind in ("integrate", "toggles", "restore"):
+        _interrupted(console, d)
+        if d.get("recovered"):
+            r = d["recovered"]
+            console.print(f"recovered: {r['action']} the interrupted {r['operation']} {r['txid']}")
+        label = {"integrate": f"deploy {d.get('manifest') or ''} {d.get('manifest_version') or ''}",
+                 "toggles": "toggles", "restore": f"restore from {d.get('restored_from')}"}[kind]
+        if not d["actions"]:
+            console.print(f"{label.strip()}: nothing to do (already up to date; no backup taken)")
+        else:
+            title = f"plan: {label.strip()}" + (" (dry run: nothing written)" if d["dry_run"] else "")
+            console.print(plan_table(d["actions"], title))
+        for item in d.get("drift") or []:
+            console.print(f"[yellow]drift kept[/]: {item['path']}" if item["path"] in d.get("kept", [])
+                          else f"[yellow]drift overwritten[/]: {item['path']}")
+        for k, v in (d.get("toggles_after") or {}).items():
+            before = (d.get("toggles_before") or {}).get(k)
+            if k != "revision" and before is not None and before != v:
+                console.print(f"toggle {k}: {str(before).lower()} -> {str(v).lower()}")
+        if d.get("verification"):
+            console.print(d["verification"].get("summary") or
+                          f"verification passed ({len(d['verification']['checks'])} checks)")
+        if d.get("backup_id"):
+            console.print(f"[green]done[/]: backup {d['backup_id']} (undo with --restore {d['backup_id']})")
+        if d.get("git_commit"):
+            console.print(f"committed to the target's git repository: {d['git_commit'][:12]}")
+    elif kind == "list":
+        _interrupted(console, d)
+        table = Table("id", "created (UTC)", "status", "operation", "version", "components", "files", "bytes",
+                      "reason", title=f"backups of {d['target']}", title_justify="left")
+        for b in d["backups"]:
+            style = STATUS_STYLE.get(b["status"], "")
+            table.add_row(b["id"], b["created_at"] or "", f"[{style}]{b['status']}[/]", b["operation"] or "",
+                          b["manifest_version"] or "-", ", ".join(b["components"]), str(b["files"]), str(b["bytes"]),
+                          b["reason"] or "")
+        console.print(table if d["backups"] else f"no backups of {d['target']} in {d['backup_dir']}")
+    elif kind == "status":
+        render_status(d, console)
+    elif kind == "prune":
+        verb = "would delete" if d["dry_run"] else "deleted"
+        console.print(f"{verb} {len(d['deleted'])} backup(s): {', '.join(d['deleted']) or '-'}; "
+                      f"kept {len(d['kept'])}")
+    elif kind == "build":
+        console.print(f"wrote {d['path']} (version {d['version']})")
+        for cid, files in d["components"].items():
+            console.print(f"  {cid}: {len(files)} file(s)")
+        if d["unassigned"]:
+            console.print(f"[yellow]warning[/]: files under dc_impl/ in no component: {', '.join(d['unassigned'])}")
+
+
+def render_status(d: dict[str, Any], console: Console) -> None:
+    _interrupted(console, d)
+    if d["installed"]:
+        console.print(f"[bold]{d['target']}[/]: {d.get('name')} {d['version']} installed at {d.get('installed_at')}"
+                      f" (backup {d.get('backup_id')})")
+        console.print(f"components: {', '.join(d['components'])}")
+    else:
+        console.print(f"[bold]{d['target']}[/]: nothing installed" +
+                      (f" ({d['receipt_error']})" if d.get("receipt_error") else ""))
+    if d.get("toggles"):
+        t = d["toggles"]
+        console.print(f"toggles (revision {t['revision']}): " +
+                      ", ".join(f"{k}={'on' if v else 'off'}" for k, v in t.items() if k != "revision"))
+    elif d.get("toggles_error"):
+        console.print(f"[red]toggles invalid[/]: {d['toggles_error']}")
+    if d["drift"]:
+        table = Table("path", "recorded", "current", "detail", title="drift (changed by hand)", title_justify="left")
+        for item in d["drift"]:
+            table.add_row(item["path"], _short(item["recorded_sha256"]), _short(item["current_sha256"]),
+                          item.get("detail", ""))
+        console.print(table)
+    elif d["installed"]:
+        console.print("drift: none")
+    lb = d.get("last_backup")
+    console.print(f"last backup: {lb['id']} {lb['status']} ({lb['operation']}, {lb['created_at']})" if lb
+                  else "last backup: none")
+
+
+def render_error(exc: DeployError, err: Console) -> None:
+    err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+    verification = exc.data.get("verification")
+    if verification:
+        for check in verification.get("failing", []):
+            detail = str(check.get("detail") or "").strip().splitlines()
+            err.print(f"  [red]FAIL[/] {check.get('name')}: {detail[-1] if detail else ''}", highlight=False)
+        if not verification.get("failing") and verification.get("output_tail"):
+            err.print(verification["output_tail"].rstrip()[-800:], highlight=False, markup=False)
+    if exc.hint:
+        err.print(f"[bold]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)

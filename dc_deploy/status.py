@@ -1,0 +1,81 @@
+"""``--status``: what is installed, toggles, drift, the last backup, an interrupted transaction. Read-only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from . import journal, loop_block, toggle_store
+from .backups import BackupStore
+from .errors import DeployError
+from .fsutil import file_state
+from .manifest import LOOP_FILE, resolve_destination
+from .receipt import Receipt, read_receipt
+
+
+def installed(target: Path) -> Receipt | None:
+    try:
+        return read_receipt(target)
+    except DeployError:
+        return None
+
+
+def installed_version(target: Path) -> str | None:
+    r = installed(target)
+    return r.version if r else None
+
+
+def drift(target: Path, receipt: Receipt) -> list[dict[str, Any]]:
+    """Managed files whose content differs from what was deployed (missing ones included)."""
+    out: list[dict[str, Any]] = []
+    for rel, rec in sorted(receipt.files.items()):
+        try:
+            cur = file_state(resolve_destination(target, rel))
+        except DeployError as exc:
+            out.append({"path": rel, "recorded_sha256": rec["sha256"], "current_sha256": None,
+                        "current_type": "unsafe", "detail": str(exc)})
+            continue
+        if cur.sha256 != rec["sha256"]:
+            detail = "missing" if not cur.exists else "content changed"
+            if rel == LOOP_FILE and cur.type == "file":
+                try:
+                    has = loop_block.has_block((target / rel).read_bytes())
+                except loop_block.BlockError as exc:
+                    has, detail = False, str(exc)
+                if not has:
+                    detail = "the loop hook block is missing or damaged"
+            out.append({"path": rel, "recorded_sha256": rec["sha256"], "current_sha256": cur.sha256,
+                        "current_type": cur.type, "detail": detail})
+        elif cur.mode != rec.get("mode"):
+            out.append({"path": rel, "recorded_sha256": rec["sha256"], "current_sha256": cur.sha256,
+                        "current_type": cur.type, "detail": f"mode {oct(cur.mode or 0)} != {oct(rec['mode'])}"})
+    return out
+
+
+def collect(target: Path, store: BackupStore) -> dict[str, Any]:
+    data: dict[str, Any] = {"target": str(target), "installed": False, "version": None, "components": [],
+                            "toggles": None, "toggles_error": None, "drift": [], "receipt_error": None}
+    try:
+        receipt = read_receipt(target)
+    except DeployError as exc:
+        receipt, data["receipt_error"] = None, str(exc)
+    if receipt is not None:
+        data.update({"installed": True, "name": receipt.name, "version": receipt.version,
+                     "components": list(receipt.components), "installed_at": receipt.installed_at,
+                     "backup_id": receipt.backup_id, "project_commit": receipt.project_commit,
+                     "target_git": receipt.target_git, "drift": drift(target, receipt)})
+    try:
+        data["toggles"] = toggle_store.read(target)
+    except DeployError as exc:
+        data["toggles_error"] = str(exc)
+    backups = store.for_target(target)
+    data["last_backup"] = backups[-1].summary() if backups else None
+    good = [b for b in backups if b.status == "COMMITTED"]
+    data["last_good_backup"] = good[-1].id if good else None
+    data["backup_count"] = len(backups)
+    try:
+        jr = journal.read(target)
+        data["interrupted"] = jr.summary() if jr else None
+    except DeployError as exc:
+        data["interrupted"] = {"message": str(exc)}
+    return data

@@ -1,0 +1,114 @@
+"""Run the verification suite as a child process, in its own process group, with a timeout.
+
+Default command: ``[python, <project>/verify_streaming.py, --target, T, --json]``; while that file
+does not exist, the deployed imports are checked instead (``_importcheck.py``). ``DC_VERIFY_COMMAND``
+(a shell-quoted command line, ``{target}`` substituted) overrides it. The child never writes
+bytecode into the target. On timeout the whole group is killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import failpoints
+from .context import Context
+
+ENV_COMMAND = "DC_VERIFY_COMMAND"
+
+
+@dataclass
+class VerifyResult:
+    passed: bool
+    returncode: int | None
+    timed_out: bool
+    duration_s: float
+    command: list[str]
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    output_tail: str = ""
+
+    @property
+    def failing(self) -> list[dict[str, Any]]:
+        return [c for c in self.checks if str(c.get("status", "")).lower() not in ("pass", "passed", "ok", "skip",
+                                                                                    "skipped")]
+
+    def summary(self) -> str:
+        if self.timed_out:
+            return f"verification timed out after {self.duration_s:.1f}s and was killed"
+        if self.passed:
+            return f"verification passed ({len(self.checks)} checks, {self.duration_s:.1f}s)"
+        names = ", ".join(str(c.get("name")) for c in self.failing) or f"exit status {self.returncode}"
+        return f"verification failed: {names}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "summary": self.summary(), "returncode": self.returncode, "timed_out": self.timed_out,
+                "duration_s": round(self.duration_s, 3), "command": self.command, "checks": self.checks,
+                "failing": self.failing, "output_tail": self.output_tail}
+
+
+def verify_command(target: Path, ctx: Context) -> list[str]:
+    override = ctx.environ.get(ENV_COMMAND)
+    if override:
+        return [part.replace("{target}", str(target)) for part in shlex.split(override)]
+    script = ctx.project_root / "verify_streaming.py"
+    if script.exists():
+        return [sys.executable, str(script), "--target", str(target), "--json"]
+    return [sys.executable, str(Path(__file__).resolve().parent / "_importcheck.py"), str(target)]
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def run_verification(target: Path, ctx: Context, timeout: float) -> VerifyResult:
+    cmd = verify_command(target, ctx)
+    env = dict(ctx.environ)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.pop(failpoints.ENV, None)
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            env=env, start_new_session=True)
+    try:
+        failpoints.hit("verify_started")
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            return VerifyResult(False, None, True, time.monotonic() - t0, cmd)
+    except BaseException:
+        _kill_group(proc)
+        raise
+    text = out.decode(errors="replace")
+    checks: list[dict[str, Any]] = []
+    doc = _last_json(text)
+    if isinstance(doc, dict) and isinstance(doc.get("checks"), list):
+        checks = [c for c in doc["checks"] if isinstance(c, dict)]
+    passed = proc.returncode == 0
+    tail = "" if passed else text[-2000:]
+    return VerifyResult(passed, proc.returncode, False, time.monotonic() - t0, cmd, checks, tail)
+
+
+def _last_json(text: str) -> Any:
+    """The JSON document in the child's output (the whole output, or its last line that parses)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    for line in reversed(text.strip().splitlines()):
+        try:
+            return json.loads(line)
+        except ValueError:
+            continue
+    return None
