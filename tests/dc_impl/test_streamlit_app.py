@@ -1,0 +1,308 @@
+"""The Streamlit app's pure parts (no browser): event reducer, history healing, metrics, turn runner,
+the import bootstrap for both layouts, and a turn run through the real loop against the scripted API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dc_impl import _ui_state as ui
+from dc_impl import _ui_turn as turn_mod
+from dc_impl import stream_events as ev
+from dc_impl._compat import ToolResult
+from dc_impl._ui_runner import CANCELLED, COMPLETED, FAILED, TurnRunner
+from dc_impl.streamlit_app import resolve_package
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def feed(*events: Any) -> ui.LiveTurn:
+    turn = ui.LiveTurn()
+    for e in events:
+        ui.apply_event(turn, e)
+    return turn
+
+
+# --- reducer -------------------------------------------------------------------------------------
+
+
+def test_text_deltas_accumulate_per_block_and_bump_the_version() -> None:
+    turn = feed(ev.RequestStarted(iteration=0), ev.TextDelta(iteration=0, index=0, text="Hel"))
+    v = turn.version
+    ui.apply_event(turn, ev.TextDelta(iteration=0, index=0, text="lo"))
+    ui.apply_event(turn, ev.TextDelta(iteration=1, index=0, text="next message"))
+    assert turn.version == v + 2
+    assert [(s.kind, s.key, s.text) for s in turn.segments] == [
+        (ui.TEXT, (0, 0), "Hello"),
+        (ui.TEXT, (1, 0), "next message"),
+    ]
+    assert turn.first_request_t is not None and turn.first_delta_t is not None
+
+
+def test_thinking_is_closed_when_the_next_block_starts() -> None:
+    turn = feed(
+        ev.ThinkingDelta(iteration=0, index=0, thinking="let me "),
+        ev.ThinkingDelta(iteration=0, index=0, thinking="think"),
+    )
+    assert turn.segments[0].kind == ui.THINKING and not turn.segments[0].closed
+    ui.apply_event(turn, ev.TextDelta(iteration=0, index=1, text="answer"))
+    assert turn.segments[0].text == "let me think" and turn.segments[0].closed
+    assert not turn.segments[1].closed
+    ui.apply_event(turn, ev.Usage(iteration=0, stop_reason="end_turn", output_tokens=5))
+    assert turn.segments[1].closed
+
+
+def test_tool_lifecycle_input_started_output_finished() -> None:
+    turn = feed(
+        ev.TextDelta(iteration=0, index=0, text="running"),
+        ev.ToolInputProgress(iteration=0, index=1, tool_use_id="t1", name="bash", partial_json='{"com', chars=5),
+    )
+    seg = turn.tool("t1")
+    assert seg is not None and seg.status == ui.TOOL_INPUT and seg.input_chars == 5
+    assert turn.segments[0].closed, "the text block before a tool_use is complete"
+    assert "5 chars" in ui.tool_input_text(seg)
+    ui.apply_event(turn, ev.ToolStarted(iteration=0, index=1, tool_use_id="t1", name="bash",
+                                        input={"command": "ls"}, mid_stream=True))
+    for text, stream in (("line1\n", "stdout"), ("oops\n", "stderr"), ("line2\n", "stdout")):
+        ui.apply_event(turn, ev.ToolOutputChunk(tool_use_id="t1", name="bash", text=text, stream=stream))
+    ui.apply_event(turn, ev.ToolOutputChunk(tool_use_id="t1", name="bash", text="", stream="progress", done=2, total=4))
+    seg = turn.tool("t1")
+    assert seg is not None
+    assert (seg.status, seg.input, seg.mid_stream) == (ui.TOOL_RUNNING, {"command": "ls"}, True)
+    assert (seg.output, seg.stderr, seg.progress) == ("line1\nline2\n", "oops\n", (2, 4))
+    result = ToolResult(output="line1\nline2\n")
+    ui.apply_event(turn, ev.ToolFinished(tool_use_id="t1", name="bash", is_error=False, duration_s=0.5,
+                                         status="ok", result=result))
+    assert (seg.status, seg.result, seg.duration_s) == ("ok", result, 0.5)
+    assert ui.tool_input_text(seg) == 'Tool Use: bash\nInput: {"command": "ls"}'
+    assert len([s for s in turn.segments if s.kind == ui.TOOL]) == 1
+
+
+def test_retry_discards_partial_text_of_that_iteration_and_leaves_a_notice() -> None:
+    turn = feed(
+        ev.TextDelta(iteration=0, index=0, text="first message, kept"),
+        ev.ThinkingDelta(iteration=1, index=0, thinking="partial thinking"),
+        ev.TextDelta(iteration=1, index=1, text="partial text that will be"),
+        ev.Retry(iteration=1, attempt=0, delay_s=0.5, error="Overloaded", error_type="overloaded_error"),
+    )
+    assert [s.kind for s in turn.segments] == [ui.TEXT, ui.NOTICE]
+    assert turn.segments[0].text == "first message, kept"
+    assert "overloaded_error" in turn.segments[1].text and "discarded" in turn.segments[1].text
+    ui.apply_event(turn, ev.TextDelta(iteration=1, index=0, text="fresh"))
+    assert turn.segments[-1].text == "fresh" and turn.retries == 1
+
+
+def test_retry_without_discard_keeps_the_text() -> None:
+    turn = feed(
+        ev.TextDelta(iteration=0, index=0, text="keep me"),
+        ev.Retry(iteration=0, attempt=0, delay_s=0.0, error="x", error_type="api_error", discard_partial=False),
+    )
+    assert [s.text for s in turn.segments][0] == "keep me"
+    assert "discarded" not in turn.segments[1].text
+
+
+def test_unknown_events_are_ignored_and_done_closes_everything() -> None:
+    turn = feed(ev.ThinkingDelta(iteration=0, index=0, thinking="hm"))
+    v = turn.version
+    ui.apply_event(turn, object())
+    ui.apply_event(turn, ev.Metrics(values={"ttft_s": 0.25}))
+    ui.apply_event(turn, ev.Done(stop_reason=None, outcome="cancelled"))
+    assert turn.version == v + 2
+    assert turn.segments[0].closed and turn.done is not None and turn.done.outcome == "cancelled"
+    assert turn.metrics == {"ttft_s": 0.25}
+
+
+def test_blocks_and_tool_results_from_upstream_callbacks() -> None:
+    turn = ui.LiveTurn()
+    ui.apply_block(turn, {"type": "thinking", "thinking": "hmm", "signature": "s"})
+    ui.apply_block(turn, {"type": "text", "text": "hello"})
+    ui.apply_block(turn, {"type": "tool_use", "id": "t9", "name": "bash", "input": {"command": "true"}})
+    ui.apply_tool_result(turn, ToolResult(error="boom"), "t9")
+    kinds = [(s.kind, s.closed) for s in turn.segments]
+    assert kinds == [(ui.THINKING, True), (ui.TEXT, True), (ui.TOOL, False)]
+    seg = turn.tool("t9")
+    assert seg is not None and seg.status == "error" and seg.is_error and seg.input == {"command": "true"}
+    assert turn.version == 4
+
+
+def test_snapshot_is_independent_of_later_changes() -> None:
+    turn = feed(ev.TextDelta(iteration=0, index=0, text="a"))
+    snap = turn.snapshot()
+    ui.apply_event(turn, ev.TextDelta(iteration=0, index=0, text="b"))
+    assert snap.segments[0].text == "a" and turn.segments[0].text == "ab"
+    assert snap.version == turn.version - 1
+
+
+# --- history healing and metrics -----------------------------------------------------------------
+
+
+def test_interruption_blocks_heal_a_dangling_tool_use_like_upstream() -> None:
+    messages = [
+        {"role": "user", "content": [{"type": "text", "text": "go"}]},
+        {"role": "assistant", "content": [
+            {"type": "text", "text": "ok"},
+            {"type": "tool_use", "id": "ta", "name": "bash", "input": {}},
+            {"type": "tool_use", "id": "tb", "name": "bash", "input": {}},
+        ]},
+    ]
+    tools: dict[str, Any] = {}
+    assert turn_mod.interruption_blocks(messages, tools, interrupted=False) == []
+    blocks = turn_mod.interruption_blocks(messages, tools, interrupted=True)
+    assert [b.get("tool_use_id") for b in blocks] == ["ta", "tb", None]
+    assert all(b["is_error"] for b in blocks[:2])
+    assert blocks[-1] == {"type": "text", "text": turn_mod.INTERRUPT_TEXT}
+    assert tools["ta"].error == turn_mod.INTERRUPT_TOOL_ERROR
+    # already healed by the streaming loop (history ends with the user's results): only the note
+    healed = [*messages, {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "ta", "content": "x"}]}]
+    assert turn_mod.interruption_blocks(healed, {}, interrupted=True) == [{"type": "text", "text": turn_mod.INTERRUPT_TEXT}]
+    turn_mod.add_user_text(healed, "again", [{"type": "text", "text": turn_mod.INTERRUPT_TEXT}])
+    assert healed[-1] == {"role": "user", "content": [
+        {"type": "text", "text": turn_mod.INTERRUPT_TEXT}, {"type": "text", "text": "again"}]}
+
+
+class _Finished:
+    """Enough of a TurnRunner for the metrics functions."""
+
+    def __init__(self, elapsed: float, outcome: str = COMPLETED, error: BaseException | None = None) -> None:
+        self.elapsed_s, self.outcome, self.error = elapsed, outcome, error
+        self.cancel_requested, self.done, self.started_at = False, True, 0.0
+
+
+def test_metrics_are_derived_from_events_unless_the_loop_sent_them() -> None:
+    t0 = 100.0
+    turn = feed(
+        ev.RequestStarted(iteration=0, t=t0),
+        ev.TextDelta(iteration=0, index=0, text="x", t=t0 + 0.5),
+        ev.ToolStarted(iteration=0, index=1, tool_use_id="t", name="bash", input={}, mid_stream=True, t=t0 + 0.7),
+        ev.Usage(iteration=0, stop_reason="tool_use", output_tokens=40, t=t0 + 2.5),
+    )
+    figures = turn_mod.turn_figures(turn, _Finished(3.0))  # type: ignore[arg-type]
+    assert figures["ttft_s"] == pytest.approx(0.5)
+    assert figures["tokens_per_s"] == pytest.approx(20.0)
+    assert (figures["output_tokens"], figures["api_calls"], figures["mid_stream_tools"]) == (40, 1, 1)
+    text = turn_mod.format_figures(figures)
+    assert "first token 0.50 s" in text and "20 tokens/s" in text and "started mid-stream" in text
+    ui.apply_event(turn, ev.Metrics(values={"ttft_s": 0.2, "tokens_per_s": 99.0, "time_saved_s": 1.25}))
+    text = turn_mod.format_figures(turn_mod.turn_figures(turn, _Finished(3.0)))  # type: ignore[arg-type]
+    assert "first token 0.20 s" in text and "99 tokens/s" in text and "saved 1.25 s" in text
+    note = turn_mod.turn_note(turn, _Finished(3.0, FAILED, RuntimeError("bad")))  # type: ignore[arg-type]
+    assert note["outcome"] == FAILED and any("bad" in n for n in note["notices"])
+
+
+# --- turn runner ---------------------------------------------------------------------------------
+
+
+def test_runner_completes_and_reports_the_result() -> None:
+    async def turn() -> str:
+        await asyncio.sleep(0.01)
+        return "done"
+
+    runner = TurnRunner(turn).start()
+    assert runner.wait(5)
+    assert (runner.outcome, runner.result, runner.error) == (COMPLETED, "done", None)
+    assert runner.elapsed_s > 0 and not runner.cancel()
+    with pytest.raises(RuntimeError):
+        runner.start()
+
+
+def test_runner_cancel_reaches_the_coroutine_from_another_thread() -> None:
+    started, cleaned = threading.Event(), threading.Event()
+
+    async def turn() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        finally:
+            cleaned.set()
+
+    runner = TurnRunner(turn).start()
+    assert started.wait(5)
+    t0 = time.monotonic()
+    assert runner.cancel()
+    assert runner.wait(5) and time.monotonic() - t0 < 2
+    assert runner.outcome == CANCELLED and cleaned.is_set() and runner.cancel_requested
+
+
+def test_runner_cancel_before_the_task_exists_and_failures() -> None:
+    gate = threading.Event()
+
+    def factory() -> Any:
+        gate.wait(5)
+        return asyncio.sleep(30)
+
+    runner = TurnRunner(factory).start()
+    runner.cancel()  # the thread is still building the coroutine
+    gate.set()
+    assert runner.wait(5) and runner.outcome == CANCELLED
+
+    async def boom() -> None:
+        raise ValueError("nope")
+
+    failed = TurnRunner(boom).start()
+    assert failed.wait(5) and failed.outcome == FAILED and isinstance(failed.error, ValueError)
+
+
+def test_runner_leaves_no_stray_tasks_running() -> None:
+    leaked: list[asyncio.Task[Any]] = []
+
+    async def turn() -> None:
+        leaked.append(asyncio.get_running_loop().create_task(asyncio.sleep(30)))
+
+    runner = TurnRunner(turn).start()
+    assert runner.wait(5) and runner.outcome == COMPLETED
+    assert leaked and leaked[0].cancelled()
+
+
+# --- bootstrap -----------------------------------------------------------------------------------
+
+
+def test_resolve_package_for_both_layouts(tmp_path: Path) -> None:
+    assert resolve_package(ROOT / "dc_impl" / "streamlit_app.py") == (ROOT, "dc_impl")
+    host = tmp_path / "computer_use_demo"
+    (host / "dc_impl").mkdir(parents=True)
+    (host / "__init__.py").write_text("")
+    assert resolve_package(host / "dc_impl" / "streamlit_app.py") == (tmp_path, "computer_use_demo.dc_impl")
+
+
+_PROBE = """
+import importlib, json, runpy, sys
+ns = runpy.run_path(sys.argv[1])  # as a plain script, but not __main__: bootstrap only
+page = importlib.import_module(ns["bootstrap"](__import__("pathlib").Path(sys.argv[1])))
+loop, tools = page.load_host()
+print(json.dumps({"page": page.__name__, "host": page.host_package_name(), "loop": loop.__name__,
+                  "has_sampling_loop": callable(loop.sampling_loop)}))
+"""
+
+
+def _probe(app: Path, cwd: Path, env_extra: dict[str, str]) -> dict[str, Any]:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), **env_extra}
+    out = subprocess.run([sys.executable, "-c", _PROBE, str(app)], cwd=cwd, env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_bootstrap_imports_the_page_in_a_deployed_tree(tmp_path: Path) -> None:
+    from dc_verify.demo_ui import stage_tree
+
+    app = stage_tree(tmp_path / "deployed")
+    elsewhere = tmp_path / "elsewhere"  # an unrelated cwd: only the bootstrap makes the tree importable
+    elsewhere.mkdir()
+    got = _probe(app, elsewhere, {})
+    assert got == {"page": "computer_use_demo.dc_impl._ui_app", "host": "computer_use_demo",
+                   "loop": "computer_use_demo.loop", "has_sampling_loop": True}
+
+
+def test_bootstrap_imports_the_page_from_this_checkout(tmp_path: Path) -> None:
+    got = _probe(ROOT / "dc_impl" / "streamlit_app.py", tmp_path,
+                 {"PYTHONPATH": str(ROOT / "examples"), "DC_UI_HOST_PACKAGE": "computer_use_demo"})
+    assert got == {"page": "dc_impl._ui_app", "host": "computer_use_demo", "loop": "computer_use_demo.loop",
+                   "has_sampling_loop": True}
