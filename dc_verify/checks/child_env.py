@@ -22,7 +22,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-CHECK_TIMEOUT_S = 30.0
+CHECK_TIMEOUT_S = 15.0
 
 
 class CheckFailed(Exception):
@@ -93,10 +93,10 @@ CheckFn = Callable[[ChildEnv], Any]
 
 
 def _registry() -> dict[str, CheckFn]:
-    from . import toggles_check
+    from . import loop_checks, toggles_check, tool_checks
 
     reg: dict[str, CheckFn] = {}
-    for module in (toggles_check,):
+    for module in (toggles_check, tool_checks, loop_checks):
         reg.update(module.CHECKS)
     return reg
 

@@ -105,3 +105,51 @@ def make_deployment(
     write_toggles(target, toggles)
     write_receipt(target, comps)
     return target
+
+
+# Deliberate breakages, appended to a deployed (or project-copy) module: each turns a promise the
+# suite checks into a lie, so tests and the demo can show the suite catching it.
+_BASH_BUFFERS = '''
+
+# --- deliberately broken (dc_verify sandbox): hold every on_output chunk until the command ends ---
+_dc_broken_call = StreamingBashTool.__call__
+
+
+async def _dc_buffering_call(self, *args, **kwargs):
+    live = self.on_output
+    held = []
+    self.on_output = held.append if live is not None else None
+    try:
+        return await _dc_broken_call(self, *args, **kwargs)
+    finally:
+        self.on_output = live
+        for chunk in held:
+            live(chunk)
+
+
+StreamingBashTool.__call__ = _dc_buffering_call
+'''
+
+_LOOP_AFTER_STOP = '''
+
+# --- deliberately broken (dc_verify sandbox): start tools only after message_stop ---
+_dc_broken_sampling_loop = sampling_loop
+
+
+async def sampling_loop(**kwargs):
+    kwargs["eager_tools"] = False
+    return await _dc_broken_sampling_loop(**kwargs)
+'''
+
+BREAKAGES: dict[str, tuple[str, str]] = {
+    "bash-buffers": ("dc_impl/tools/dc_bash.py", _BASH_BUFFERS),
+    "loop-after-stop": ("dc_impl/unified_streaming_loop.py", _LOOP_AFTER_STOP),
+}
+
+
+def apply_breakage(root: Path, name: str) -> Path:
+    """Append breakage ``name`` to its module under ``root`` (a target or a project copy)."""
+    rel, code = BREAKAGES[name]
+    path = root / rel
+    path.write_text(path.read_text(encoding="utf-8") + code, encoding="utf-8")
+    return path
