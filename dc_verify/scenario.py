@@ -89,7 +89,7 @@ class Turn:
     error_message: str | None = None
     model: str | None = None
     stop_details: Mapping[str, Any] | None = None
-    usage: Mapping[str, int] = field(default_factory=dict)
+    usage: Mapping[str, Any] = field(default_factory=dict)
     event_delay_s: float = 0.0
     ping_every: int = 0
     inject: tuple[Injection, ...] = ()
@@ -100,8 +100,9 @@ class Turn:
         chars = sum(len(json.dumps(b)) for b in self.blocks)
         return max(1, chars // 4)
 
-    def usage_extra(self) -> dict[str, int]:
-        return {k: int(v) for k, v in self.usage.items() if k not in ("input_tokens", "output_tokens")}
+    def usage_extra(self) -> dict[str, Any]:
+        """Usage keys besides the token counts (cache counters, ``service_tier``) for ``message_start``."""
+        return {k: v for k, v in self.usage.items() if k not in ("input_tokens", "output_tokens")}
 
 
 @dataclass(frozen=True)

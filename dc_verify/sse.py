@@ -149,7 +149,9 @@ def plan_message(
 ) -> list[PlannedEvent]:
     """All events of one streamed message. A block with ``truncated: true`` gets no content_block_stop
     (as the SDK fixture ``incomplete_partial_json_response.txt`` shows) and ends the content."""
-    start_usage = {"input_tokens": input_tokens, **dict(usage_extra or {}), "output_tokens": 1}
+    extra = dict(usage_extra or {})
+    tier = {"service_tier": extra.pop("service_tier")} if "service_tier" in extra else {}
+    start_usage = {"input_tokens": input_tokens, **extra, "output_tokens": 1, **tier}
     plan = [PlannedEvent("message_start", {"type": "message_start", "message": message_shell(message_id, model, start_usage)})]
     delta_no = 0
     for index, block in enumerate(blocks):

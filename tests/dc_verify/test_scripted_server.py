@@ -15,8 +15,7 @@ import httpx2
 import pytest
 from anthropic import Anthropic, AsyncAnthropic
 
-from dc_verify.scenario import scenario_names
-from dc_verify.scripted_server import ScriptedServer, load_scenario
+from dc_verify.scripted_server import ScriptedServer
 from dc_verify.sse import parse_sse
 
 MODEL = "claude-sonnet-4-6"
@@ -164,46 +163,74 @@ def test_strict_no_turn_left() -> None:
         assert "no turns left" in extra.content[0].text and srv.violations == []
 
 
-def test_every_shipped_scenario_loads() -> None:
-    names = scenario_names()
-    assert {"text_only", "bash_tool"} <= set(names)
-    for name in names:
-        assert load_scenario(name).name == name
+CACHE = {"cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "service_tier": "standard"}
+FIXTURE_TURNS: dict[str, dict[str, Any]] = {
+    "basic_response.txt": {
+        "model": "claude-3-opus-latest",
+        "blocks": [{"type": "text", "text": "Hello there!", "chunks": ["Hello", " there", "!"]}],
+        "usage": {"input_tokens": 11, "output_tokens": 6},
+        "inject": [{"kind": "ping", "at": "after_block_start:0"}],
+    },
+    "tool_use_response.txt": {
+        "model": "claude-sonnet-4-20250514",
+        "blocks": [
+            {"type": "text", "text": "I'll check the current weather in Paris for you.",
+             "chunks": ["I", "'ll check the current weather in Paris for you."]},
+            {"type": "tool_use", "id": "toolu_01NRLabsLyVHZPKxbKvkfSMn", "name": "get_weather", "caller": {"type": "direct"},
+             "input": {"location": "Paris"}, "chunks": ['{"locati', 'on": "P', "ar", 'is"}']},
+        ],
+        "usage": {"input_tokens": 377, "output_tokens": 65, **CACHE},
+        "inject": [{"kind": "ping", "at": "after_block_start:0"}],
+    },
+    "incomplete_partial_json_response.txt": {
+        "model": "claude-3-7-sonnet-20250219",
+        "blocks": [
+            {"type": "text", "text": "I'll create a comprehensive tax guide for someone with multiple W2s and save it in a "
+             "file called taxes.txt. Let me do that for you now.",
+             "chunks": ["I", "'ll create a comprehensive tax guide for", " someone with multiple W2s an",
+                        "d save it in a file called taxes.txt. Let", " me do that for you now."]},
+            {"type": "tool_use", "id": "toolu_01EKqbqmZrGRXy18eN7m9kvY", "name": "make_file", "input": {}, "truncated": True,
+             "partial_json": '{"filename": "taxes.txt", "lines_of_text": [\n"# COMPREHENSIVE TAX GUIDE FOR INDIVIDUALS WITH '
+             'MULTIPLE W-2s",\n"",\n"## INTRODUCTION",\n"",\n"Filing taxes',
+             "chunks": ['{"filename": "taxes.txt', '", "lines_of_text": [\n"# COMPREHENSIVE TAX GUIDE FOR INDIVIDUALS '
+                        'WITH MULTIPLE W-2s",\n"",\n"## INTRODUCTION",\n"",', '\n"Filing taxes']},
+        ],
+        "stop_reason": "max_tokens",
+        "usage": {"input_tokens": 450, "output_tokens": 124, **CACHE},
+        "inject": [{"kind": "ping", "at": "after_block_start:0"}],
+    },
+    "refusal_response.txt": {
+        "model": "claude-opus-4-7",
+        "blocks": [{"type": "text", "text": ""}],
+        "stop_reason": "refusal",
+        "stop_details": {"type": "refusal", "category": "cyber", "explanation": "This request was refused due to policy."},
+        "usage": {"input_tokens": 20, "output_tokens": 0},
+    },
+}
 
 
-def test_fixture_framing_matches_basic_response() -> None:
-    fixture = (FIXTURES / "basic_response.txt").read_text()
-    scenario = {
-        "name": "basic",
-        "turns": [{
-            "blocks": [{"type": "text", "text": "Hello there!", "chunks": ["Hello", " there", "!"]}],
-            "usage": {"input_tokens": 11, "output_tokens": 6},
-            "inject": [{"kind": "ping", "at": "after_block_start:0"}],
-        }],
-    }
-    with ScriptedServer(scenario) as srv, httpx2.Client() as http:
+@pytest.mark.parametrize("fixture", sorted(FIXTURE_TURNS))
+def test_wire_bytes_match_the_sdk_fixtures(fixture: str) -> None:
+    recorded = (FIXTURES / fixture).read_text()
+    with ScriptedServer({"name": "fixture", "turns": [FIXTURE_TURNS[fixture]]}) as srv, httpx2.Client() as http:
         body = {"model": MODEL, "max_tokens": 64, "stream": True, "messages": USER}
         resp = http.post(f"{srv.base_url}/v1/messages", json=body)
         raw = resp.content
     assert resp.headers["content-type"].startswith("text/event-stream")
     assert resp.headers["request-id"].startswith("req_")
-    assert raw.endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
-    ours, theirs = parse_sse(raw), parse_sse(fixture + "\n\n")
-
-    def shape(obj: Any) -> Any:
-        if isinstance(obj, dict):
-            return {k: shape(v) for k, v in obj.items()}
-        return type(obj).__name__
-
+    assert raw.endswith(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')  # blank line after message_stop
+    ours, theirs = parse_sse(raw), parse_sse(recorded.rstrip("\n") + "\n\n")
     assert [e.event for e in ours] == [e.event for e in theirs]
-    # Same JSON keys and value types at every level; same payloads apart from ids and the model name.
-    assert [shape(e.json()) for e in ours] == [shape(e.json()) for e in theirs]
-    for mine, recorded in zip(ours[1:], theirs[1:], strict=True):
-        assert mine.json() == recorded.json()
-    assert ours[0].json()["message"]["usage"] == theirs[0].json()["message"]["usage"]
-    for line in raw.decode().splitlines():
-        if line.startswith("data: ") and "ping" not in line:
-            assert line == "data: " + json.dumps(json.loads(line[6:]), separators=(",", ":"))
+    start_ours, start_theirs = ours[0].json(), theirs[0].json()
+    assert start_ours["message"].pop("id").startswith("msg_")
+    start_theirs["message"].pop("id")
+    assert start_ours == start_theirs
+    for mine, other in zip(ours[1:], theirs[1:], strict=True):
+        assert mine.json() == other.json()
+    for line in raw.decode().splitlines():  # compact JSON, except the ping's documented space
+        if line.startswith("data: "):
+            compact = json.dumps(json.loads(line[6:]), separators=(",", ":"), ensure_ascii=False)
+            assert line == "data: " + compact or line == 'data: {"type": "ping"}'
 
 
 def test_requests_recorded_with_headers_and_betas() -> None:
@@ -408,41 +435,6 @@ def test_non_streaming_injections_status_and_drop_are_retried() -> None:
         msg = sync_client(srv, retries=3).beta.messages.create(model=MODEL, max_tokens=64, messages=USER)
         assert msg.content[0].text == "fine"
         assert [r.outcome for r in srv.requests] == ["status", "drop", "served"]
-
-
-@pytest.mark.parametrize(
-    ("doc", "needle"),
-    [
-        ({"name": "x"}, "'turns' is a required property"),
-        ({"name": "x", "turns": [{"blocks": [{"type": "video"}]}]}, "unknown block type 'video'"),
-        ({"name": "x", "turns": [{"blocks": [{"type": "text"}]}]}, "$.turns[0].blocks[0]: 'text' is a required property"),
-        ({"name": "x", "turns": [{"blocks": [{"type": "text", "text": "a"}],
-                                  "inject": [{"kind": "drop", "at": "after_block:3"}]}]}, "never reached"),
-        ({"name": "x", "turns": [{"inject": [{"kind": "drop", "at": "sometime"}]}]}, "bad injection point 'sometime'"),
-        ({"name": "x", "turns": [{"blocks": [{"type": "text", "text": "ab", "chunks": ["a"]}]}]}, "chunks do not join"),
-        ({"name": "x", "turns": [{"blocks": [{"type": "text", "text": "${NOPE}"}]}]}, "unknown variable ${NOPE}"),
-        ({"name": "x", "turns": [{"blocks": [{"type": "text", "text": "a", "truncated": True},
-                                             {"type": "text", "text": "b"}]}]}, "only the last block"),
-    ],
-)
-def test_bad_scenarios_raise_clear_value_errors(doc: dict[str, Any], needle: str) -> None:
-    with pytest.raises(ValueError) as err:
-        load_scenario(doc)
-    assert needle in str(err.value)
-
-
-def test_unknown_scenario_name_and_bad_file(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="unknown scenario 'nope'"):
-        load_scenario("nope")
-    bad = tmp_path / "bad.json"
-    bad.write_text("{not json")
-    with pytest.raises(ValueError, match="not JSON"):
-        load_scenario(bad)
-    good = tmp_path / "good.json"
-    good.write_text(json.dumps({"name": "g", "variables": {"WORKDIR": "/w"},
-                                "turns": [{"blocks": [{"type": "text", "text": "in ${WORKDIR}"}]}]}))
-    assert load_scenario(good).turns[0].blocks[0]["text"] == "in /w"
-    assert load_scenario(good, {"WORKDIR": str(tmp_path)}).turns[0].blocks[0]["text"] == f"in {tmp_path}"
 
 
 def test_cli_prints_base_url_first_and_serves() -> None:
