@@ -177,14 +177,20 @@ async def read_document(
     done = 0
     try:
         with open(real, "rb", buffering=0) as fh:
-            while chunk := fh.read(CHUNK):
+            st = os.fstat(fh.fileno())
+            while done <= limit and (chunk := fh.read(CHUNK)):
                 parts.append(chunk)
                 done += len(chunk)
                 await progress.report(done)
                 await asyncio.sleep(0)
-            st = os.fstat(fh.fileno())
+            settled = _same_file_state(st, os.fstat(fh.fileno())) and done == st.st_size
     except OSError as exc:
         raise read_error(exc, path) from None
+    if not settled:
+        raise ToolError(
+            f"Ran into a concurrent change while trying to read {path}: the file changed while it was "
+            "being read, so nothing was done. Try again when it is no longer being written."
+        )
     await progress.finish()
     return decode_document(b"".join(parts), path, st)
 

@@ -152,29 +152,33 @@ def _start_lines(haystack: str, spans: list[tuple[int, int]]) -> list[int]:
 def find_unique(raw: str, old: str) -> Match:
     """Locate ``old`` (written with LF or CRLF) exactly once in ``raw``.
 
-    First an exact search (LF in ``old`` also matches CRLF in the file). When that finds nothing and
-    tabs are involved, the search is repeated on the tab-expanded text, the way upstream compares
-    (``expandtabs`` on both sides), and the hit is mapped back to the raw text so tabs outside the
-    replaced span stay tabs. ``MatchError`` carries the count and the starting lines otherwise.
+    An LF in ``old`` also matches a CRLF in the file. Without tabs this is a plain exact search.
+    With tabs in the file or in ``old`` the uniqueness decision is upstream's -- both sides
+    compared tab-expanded, which is also what ``view`` showed the model -- and the hit is mapped
+    back onto the raw text, so tabs outside the replaced span stay tabs. Only when the expanded
+    comparison finds nothing is a literal (tabs as tabs) unique hit accepted as well.
+    ``MatchError`` carries the count and the starting lines otherwise.
     """
     old = old.replace("\r\n", "\n")
     if old == "":
-        n_lines = raw.count("\n") + 1
         if raw == "":
             return Match(0, 0)
-        raise MatchError(len(raw) + 1, list(range(1, n_lines + 1)))
-    spans = _spans(old, raw)
-    if len(spans) == 1:
-        return Match(*spans[0])
-    if spans:
-        raise MatchError(len(spans), _start_lines(raw, spans))
+        raise MatchError(len(raw) + 1, list(range(1, raw.count("\n") + 2)))
     if "\t" not in raw and "\t" not in old:
-        raise MatchError(0, [])
+        spans = _spans(old, raw)
+        if len(spans) == 1:
+            return Match(*spans[0])
+        raise MatchError(len(spans), _start_lines(raw, spans))
     expanded = raw.expandtabs(TAB_SIZE)
     spans = _spans(old.expandtabs(TAB_SIZE), expanded)
-    if len(spans) != 1:
+    if len(spans) == 1:
+        return _map_expanded(raw, expanded, *spans[0])
+    if spans:
         raise MatchError(len(spans), _start_lines(expanded, spans))
-    return _map_expanded(raw, expanded, *spans[0])
+    literal = _spans(old, raw)
+    if len(literal) == 1:
+        return Match(*literal[0])
+    raise MatchError(len(literal), _start_lines(raw, literal))
 
 
 def _map_expanded(raw: str, expanded: str, start: int, end: int) -> Match:

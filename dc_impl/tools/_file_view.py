@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import os
+import threading
 import time
 from bisect import bisect_left
 from collections import OrderedDict
@@ -76,10 +77,11 @@ class LineIndex:
         self.total: int | None = None
 
     def add(self, offset: int, newlines: int) -> None:
-        i = bisect_left(self.offsets, offset)
-        if i == len(self.offsets) or self.offsets[i] != offset:
-            self.offsets.insert(i, offset)
-            self.counts.insert(i, newlines)
+        with _INDEXES_LOCK:
+            i = bisect_left(self.offsets, offset)
+            if i == len(self.offsets) or self.offsets[i] != offset:
+                self.offsets.insert(i, offset)
+                self.counts.insert(i, newlines)
 
     def best(self, need: int) -> tuple[int, int]:
         """The furthest checkpoint with fewer than ``need`` newlines before it (line ``need+1`` starts after it)."""
@@ -88,22 +90,24 @@ class LineIndex:
 
 
 _INDEXES: OrderedDict[tuple[int, ...], LineIndex] = OrderedDict()
+_INDEXES_LOCK = threading.Lock()  # tools may run on several event loops in several threads
 
 
 def _index_for(st: os.stat_result) -> tuple[LineIndex, bool]:
     """The index of this file version and whether it may be kept (timestamp not racy)."""
     key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     keep = time.time() - max(st.st_mtime, st.st_ctime) > RACY_SECONDS
-    index = _INDEXES.get(key) if keep else None
-    if index is None:
-        index = LineIndex()
-        if keep:
-            _INDEXES[key] = index
+    if not keep:
+        return LineIndex(), False
+    with _INDEXES_LOCK:
+        index = _INDEXES.get(key)
+        if index is None:
+            index = _INDEXES[key] = LineIndex()
             while len(_INDEXES) > INDEX_FILES:
                 _INDEXES.popitem(last=False)
-    else:
-        _INDEXES.move_to_end(key)
-    return index, keep
+        else:
+            _INDEXES.move_to_end(key)
+    return index, True
 
 
 class _Collector:

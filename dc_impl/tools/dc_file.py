@@ -9,9 +9,9 @@ clipped>`` note at 16000 characters, every error text); what happens to the file
   counts while a file is read, and ``(total, total)`` when the read is complete.
 - Edits change only the replaced span: tabs, CRLF or mixed line endings, a UTF-8 BOM and the
   presence of a final newline are kept byte for byte around it; new text takes the file's line
-  ending. ``old_str`` written with LF matches CRLF text. When no exact match exists and tabs are
-  involved, ``old_str`` is compared tab-expanded, as upstream does, since ``view`` shows tabs as
-  spaces. Writes are atomic (temp file, fsync, ``os.replace``, directory fsync), keep the file mode
+  ending. ``old_str`` written with LF matches CRLF text. With tabs in the file or in ``old_str``,
+  the match is decided on the tab-expanded text, as upstream does and as ``view`` showed it, then
+  mapped back so only the matched span changes (a literal unique match is the fallback). Writes are atomic (temp file, fsync, ``os.replace``, directory fsync), keep the file mode
   and refuse to clobber a file changed on disk meanwhile. Binary or non-UTF-8 files get a
   "Ran into ..." error and are never written. Files over ``max_edit_bytes`` (64 MiB) are not edited.
 - ``insert`` accepts ``insert_text`` (current models) and ``new_str``. Inserting after upstream's
@@ -151,6 +151,10 @@ class StreamingEditTool20250124(BaseAnthropicTool):
                 f"The path {path} is not an absolute path, it should start with `/`. "
                 f"Maybe you meant {suggested_path}?"
             )
+        if "\x00" in str(path):  # the OS cannot name it: upstream's answers for such a path
+            if command == "create":
+                raise ToolError(f"Ran into embedded null byte while trying to write to {path}")
+            raise ToolError(f"The path {path} does not exist. Please provide a valid path.")
         real = resolve_checked(path, self.allowed_roots)
         exists = os.path.exists(real)
         if not exists and command != "create":
