@@ -55,37 +55,46 @@ class Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ dispatch
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-        self._read_and_record("GET")
-        self._send_error(404, "not_found_error", f"Not found: {self.path}")
+        rec, _raw = self._read_and_record("GET")
+        try:
+            self._finish_error(rec, 404, "not_found_error", f"Not found: {self.path}")
+        except ClientGone:
+            self.close_connection = True
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         rec, raw = self._read_and_record("POST")
+        try:
+            self._post(rec, raw)
+        except ClientGone:
+            self.close_connection = True
+            self.owner.finish(rec, "disconnected", rec.status)
+
+    def _post(self, rec: RecordedRequest, raw: bytes) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
         if path not in (MESSAGES_PATH, MESSAGES_PATH + "/count_tokens"):
             self._finish_error(rec, 404, "not_found_error", f"Not found: {self.path}")
             return
         if not isinstance(rec.body, dict):
-            self._finish_error(rec, 400, "invalid_request_error", "request body is not a JSON object")
+            message = "request body must be a JSON object"
+            self.owner.reject(rec, "params", message)
+            self._finish_error(rec, 400, "invalid_request_error", message)
             return
         if path.endswith("/count_tokens"):
             self.owner.finish(rec, "count_tokens", 200)
             self._send_json(200, {"input_tokens": max(1, len(raw) // 4)})
             return
         answer = self.owner.answer_for(rec)
-        try:
-            if answer.error is not None:
-                status, etype, message = answer.error
-                self.owner.finish(rec, answer.outcome, status, answer.turn)
-                self._send_error(status, etype, message, retry_after_s=answer.retry_after_s)
-            elif answer.stream:
-                self._serve_stream(answer)
-            else:
-                self._serve_json(answer)
-        except ClientGone:
-            self.close_connection = True
-            self.owner.finish(rec, "disconnected", 200)
+        if answer.error is not None:
+            status, etype, message = answer.error
+            self.owner.finish(rec, answer.outcome, status, answer.turn)
+            self._send_error(status, etype, message, retry_after_s=answer.retry_after_s)
+        elif answer.stream:
+            self._serve_stream(answer)
+        else:
+            self._serve_json(answer)
 
     def _read_and_record(self, method: str) -> tuple[RecordedRequest, bytes]:
+        self._rid = new_id("req_")  # one handler serves every request of a keep-alive connection
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length > 0 else b""
         try:
@@ -93,12 +102,10 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = raw.decode(errors="replace")
         headers = {k.lower(): v for k, v in self.headers.items()}
-        return self.owner.record_request(method, self.path, headers, body), raw
+        return self.owner.record_request(method, self.path, headers, body, self._rid), raw
 
     # ------------------------------------------------------------------ low-level writes
     def _request_id(self) -> str:
-        if not hasattr(self, "_rid"):
-            self._rid = new_id("req_")
         return self._rid
 
     def _send_json(self, status: int, payload: Any, extra: dict[str, str] | None = None, raw: bytes | None = None) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import jsonschema
 
-from .sse import block_stream_text, plan_message, resolve_point
+from .sse import PlannedEvent, block_stream_text, plan_message, resolve_point
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 SCHEMA_PATH = SCENARIO_DIR / "scenario.schema.json"
@@ -93,6 +93,13 @@ class Turn:
     event_delay_s: float = 0.0
     ping_every: int = 0
     inject: tuple[Injection, ...] = ()
+
+    def plan(self, message_id: str = "msg_plan", model: str = "model") -> list[PlannedEvent]:
+        """The events this turn streams (``len(plan) + 1`` slots for ``after_event:N``)."""
+        return plan_message(
+            self.blocks, message_id=message_id, model=model, stop_reason=self.stop_reason, input_tokens=1,
+            output_tokens=self.output_tokens(), usage_extra=self.usage_extra(), stop_details=self.stop_details,
+        )
 
     def output_tokens(self) -> int:
         if "output_tokens" in self.usage:
@@ -217,9 +224,7 @@ def _build_turn(index: int, raw: Mapping[str, Any], defaults: Mapping[str, Any],
         inject=injections,
     )
     # Every injection point must exist in this turn's message (checked on a plan with placeholder ids).
-    plan = plan_message(
-        turn.blocks, message_id="msg_check", model="m", stop_reason=stop_reason, input_tokens=1, output_tokens=1
-    )
+    plan = turn.plan()
     for j, inj in enumerate(injections):
         if inj.at is None:
             continue

@@ -45,6 +45,7 @@ class RecordedRequest:
     body: Any
     t_received: float
     betas: tuple[str, ...] = ()
+    request_id: str = ""  # the request-id header the server answered with
     turn_index: int | None = None  # scripted turn it was answered with (None: rejected / fallback)
     attempt: int = 0  # 1-based attempt number of that turn
     status: int | None = None  # HTTP status answered
@@ -184,11 +185,13 @@ class ScriptedServer:
         with self._changed:
             self._changed.notify_all()
 
-    def record_request(self, method: str, path: str, headers: dict[str, str], body: Any) -> RecordedRequest:
+    def record_request(
+        self, method: str, path: str, headers: dict[str, str], body: Any, request_id: str = ""
+    ) -> RecordedRequest:
         with self._lock:
             rec = RecordedRequest(
                 index=len(self.requests), method=method, path=path, headers=headers, body=body,
-                t_received=time.monotonic(), betas=parse_betas(headers.get("anthropic-beta")),
+                t_received=time.monotonic(), betas=parse_betas(headers.get("anthropic-beta")), request_id=request_id,
             )
             self.requests.append(rec)
         self._notify()
@@ -215,6 +218,12 @@ class ScriptedServer:
                 self._next_turn = max(self._next_turn, turn.index + 1)
             if outcome == "disconnected" and rec.index not in self.disconnects:
                 self.disconnects.append(rec.index)
+        self._notify()
+
+    def reject(self, rec: RecordedRequest, rule: str, message: str) -> None:
+        """Record a violation found outside the body rules (e.g. a body that is not JSON)."""
+        with self._lock:
+            self._violate(rec, [Violation(rule, message)])
         self._notify()
 
     def _violate(self, rec: RecordedRequest, found: list[Violation]) -> None:

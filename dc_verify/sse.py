@@ -255,6 +255,20 @@ def resolve_point(plan: Sequence[PlannedEvent], at: str) -> int:
     return deltas[max(1, len(deltas) // 2) - 1] + 1
 
 
+def injection_points(plan: Sequence[PlannedEvent]) -> list[str]:
+    """Every named point of this message, in stream order (for "inject at every point" sweeps)."""
+    points = ["before_message_start", "after_message_start"]
+    for ev in plan:
+        if ev.event == "content_block_start":
+            points += [f"after_block_start:{ev.block}", f"in_block:{ev.block}"]
+        elif ev.event == "content_block_delta":
+            points.append(f"after_delta:{ev.delta_no}")
+        elif ev.event == "content_block_stop":
+            points.append(f"after_block:{ev.block}")
+    points += ["before_message_delta", "before_message_stop"]
+    return sorted(points, key=lambda p: resolve_point(plan, p))  # stable: ties keep the order above
+
+
 @dataclass(frozen=True)
 class ParsedEvent:
     event: str | None

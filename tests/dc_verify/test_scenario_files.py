@@ -10,6 +10,7 @@ import pytest
 
 from dc_verify.scenario import scenario_names
 from dc_verify.scripted_server import load_scenario
+from dc_verify.sse import injection_points, resolve_point
 
 
 def test_every_shipped_scenario_loads() -> None:
@@ -61,3 +62,16 @@ def test_documented_example_scenario_loads() -> None:
     assert [inj.kind for inj in scenario.turns[0].inject] == ["error", "drop", "stall", "status", "malformed"]
     assert [inj.times for inj in scenario.turns[0].inject] == [1, 1, 1, 1, 1]
     assert scenario.turns[1].stop_reason == "end_turn"
+
+
+def test_injection_points_cover_every_slot_and_resolve_in_order() -> None:
+    turn = load_scenario("redacted_thinking").turns[0]
+    plan = turn.plan()
+    points = injection_points(plan)
+    slots = [resolve_point(plan, p) for p in points]
+    assert slots == sorted(slots) and slots[0] == 0 and slots[-1] == len(plan) - 1
+    assert "in_block:1" in points and "after_block:3" in points  # redacted block 1, tool_use block 3
+    assert resolve_point(plan, "in_block:1") == resolve_point(plan, "after_block_start:1")  # no deltas
+    assert {resolve_point(plan, f"after_event:{n}") for n in range(len(plan) + 1)} == set(range(len(plan) + 1))
+    with pytest.raises(ValueError, match="never reached"):
+        resolve_point(plan, f"after_event:{len(plan) + 1}")
