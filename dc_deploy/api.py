@@ -188,8 +188,11 @@ def set_toggles(opts: Options, ctx: Context, flips: dict[str, bool]) -> Result:
     """Flip toggles under the lock: one write, one revision bump, an audit line, then verification."""
     target = resolve_target(opts.target)
     store = BackupStore(opts.backup_dir)
-    if opts.dry_run:
-        return _noop(plan_toggles(gather_state(target, None), target, flips), None, True, _interrupted(target))
+    interrupted = _interrupted(target)
+    if opts.dry_run or interrupted is None:  # refuse what can be refused without taking the lock
+        plan = plan_toggles(gather_state(target, None), target, flips)
+        if opts.dry_run:
+            return _noop(plan, None, True, interrupted)
     with target_lock(target, ctx, opts.lock_timeout):
         failpoints.hit("after_lock")
         recovered = transaction.recover(target, store, ctx)
@@ -219,11 +222,13 @@ def restore(opts: Options, ctx: Context, ident: str) -> Result:
     """Put back what backup ``ident`` (or ``latest`` COMMITTED) recorded; itself backed up, so undoable."""
     target = resolve_target(opts.target)
     store = BackupStore(opts.backup_dir)
-    if opts.dry_run:
+    interrupted = _interrupted(target)
+    if opts.dry_run or interrupted is None:  # hashes checked before even creating the lock file
         backup, plan = _restore_plan(target, store, ident)
-        result = _noop(plan, None, True, _interrupted(target))
-        result.data["restored_from"] = backup.id
-        return result
+        if opts.dry_run:
+            result = _noop(plan, None, True, interrupted)
+            result.data["restored_from"] = backup.id
+            return result
     with target_lock(target, ctx, opts.lock_timeout):
         failpoints.hit("after_lock")
         recovered = transaction.recover(target, store, ctx)

@@ -35,17 +35,15 @@ def _command(p: dict[str, object], flips: dict[str, bool]) -> str:
               if on]
     if len(chosen) > 1:
         raise UsageError(f"choose one of --{', --'.join(chosen)}", hint="run them one after the other")
-    if not chosen:
-        if flips:
-            return "toggles"
-        raise UsageError("nothing to do", hint="see --help: e.g. --integrate --all, --status, --list-backups")
-    cmd = chosen[0]
-    if flips and cmd != "integrate":
-        raise UsageError(f"--enable-... cannot be combined with --{cmd}", hint="flip toggles in a separate command")
+    cmd = chosen[0] if chosen else ("toggles" if flips else "")
     if any(p[k] for k in (*SELECTION_FLAGS, "all")) and cmd != "integrate":
         raise UsageError("component flags (--all, --bash-tool, ...) need --integrate", hint="add --integrate")
     if (p["keep"] is not None) != (cmd == "prune-backups"):
         raise UsageError("--prune-backups and --keep N go together", hint="e.g. --prune-backups --keep 5")
+    if not cmd:
+        raise UsageError("nothing to do", hint="see --help: e.g. --integrate --all, --status, --list-backups")
+    if flips and cmd not in ("integrate", "toggles"):
+        raise UsageError(f"--enable-... cannot be combined with --{cmd}", hint="flip toggles in a separate command")
     return cmd
 
 
@@ -135,7 +133,7 @@ def cli(**params: object) -> None:
     ctx = Context(progress=not params["no_progress"] and not as_json, debug=debug)
     if os.environ.get(ENV_PROJECT_ROOT):
         ctx.project_root = Path(os.environ[ENV_PROJECT_ROOT]).resolve()
-    out = Console(highlight=False, soft_wrap=True)
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     try:
         result = _run(params, ctx)
     except DeployError as exc:

@@ -53,6 +53,7 @@ class Plan:
     kept: list[str] = field(default_factory=list)
     toggles_before: dict[str, Any] | None = None
     toggles_after: dict[str, Any] | None = None
+    toggles_base: dict[str, Any] | None = None  # what a newly created toggles file starts from
     receipt: Receipt | None = None
     remove_dirs: list[str] = field(default_factory=list)
 
@@ -64,7 +65,7 @@ class Plan:
     def flips(self) -> dict[str, dict[str, bool]]:
         if self.toggles_after is None:
             return {}
-        before = self.toggles_before or {}
+        before = self.toggles_before or self.toggles_base or {}
         return {k: {"old": before.get(k), "new": v} for k, v in self.toggles_after.items()
                 if k != "revision" and before.get(k) != v}
 
@@ -74,7 +75,7 @@ class Plan:
                 "selected": self.selected, "components": self.components,
                 "actions": [a.as_dict() for a in self.actions], "drift": self.drift, "kept": self.kept,
                 "toggles_before": self.toggles_before, "toggles_after": self.toggles_after,
-                "changed": self.changed}
+                "flips": self.flips, "changed": self.changed}
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ def _toggles_action(state: TargetState, defaults: dict[str, bool], flips: dict[s
         changes = {k: v for k, v in flips.items() if base[k] != v}
         new = toggle_store.apply_flips(base, changes, bump=bool(changes))
         kind, detail = "create", "from the manifest's toggle defaults"
+        plan.toggles_base = base
     else:
         changes = {k: v for k, v in flips.items() if cur.get(k) != v}
         if not changes:
@@ -218,6 +220,7 @@ def plan_integrate(manifest: Manifest, selected: list[str], state: TargetState, 
     toggles_plan = Plan("toggles", target)
     _toggles_action(state, manifest.toggle_defaults, flips, toggles_plan)
     plan.toggles_before, plan.toggles_after = toggles_plan.toggles_before, toggles_plan.toggles_after
+    plan.toggles_base = toggles_plan.toggles_base
     plan.receipt = Receipt(manifest.name, manifest.version, tuple(final), files_record)
     if plan.actions or toggles_plan.actions or old is None or old.stable() != plan.receipt.stable():
         plan.actions.sort(key=lambda a: (a.path == LOOP_FILE, a.path))

@@ -63,10 +63,8 @@ def render(result: Result, console: Console) -> None:
         for item in d.get("drift") or []:
             console.print(f"[yellow]drift kept[/]: {item['path']}" if item["path"] in d.get("kept", [])
                           else f"[yellow]drift overwritten[/]: {item['path']}")
-        for k, v in (d.get("toggles_after") or {}).items():
-            before = (d.get("toggles_before") or {}).get(k)
-            if k != "revision" and before is not None and before != v:
-                console.print(f"toggle {k}: {str(before).lower()} -> {str(v).lower()}")
+        for k, v in (d.get("flips") or {}).items():
+            console.print(f"toggle {k}: {str(v['old']).lower()} -> {str(v['new']).lower()}")
         if d.get("verification"):
             console.print(d["verification"].get("summary") or
                           f"verification passed ({len(d['verification']['checks'])} checks)")

@@ -33,8 +33,6 @@ def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(REPO / "dc_impl", root / "dc_impl", ignore=IGNORE)
     shutil.copytree(REPO / "dc_deploy", root / "dc_deploy", ignore=IGNORE)
     shutil.copy2(REPO / "integrate_streaming.py", root / "integrate_streaming.py")
-    if not (root / "dc_impl" / "hook.py").exists():  # until the loop hook lands: a hook that installs nothing
-        (root / "dc_impl" / "hook.py").write_text("def install(namespace):\n    return None\n")
     return root
 
 

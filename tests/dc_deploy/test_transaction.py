@@ -4,6 +4,7 @@ import dataclasses
 import errno
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -139,15 +140,21 @@ def test_verification_failure_restores_and_marks_failed(target: Path, ctx: Conte
     assert backup.status == "FAILED"
 
 
-def test_hanging_verifier_is_killed_after_timeout(target: Path, ctx: Context, opts: api.Options,
-                                                  tmp_path: Path) -> None:
+def test_hanging_verifier_is_killed_with_its_group(target: Path, ctx: Context, opts: api.Options,
+                                                   tmp_path: Path) -> None:
     old = tree_digest(target)
-    marker = tmp_path / "grandchild-alive"
-    ctx.environ = {**ctx.environ, "DC_VERIFY_COMMAND": f"sh -c 'sleep 100; touch {marker}'"}  # type: ignore[misc]
+    marker = tmp_path / "grandchild-survived"
+    # a background grandchild that would leave a marker after 1.5 s, and a foreground that hangs
+    cmd = f"sh -c '(sleep 1.5; touch {marker}) & sleep 100'"
+    ctx.environ = {**ctx.environ, "DC_VERIFY_COMMAND": cmd}  # type: ignore[misc]
+    t0 = time.monotonic()
     with pytest.raises(VerificationFailedError, match="timed out") as info:
-        api.integrate(dataclasses.replace(opts, verify=True, verify_timeout=1), ctx, None, {})
+        api.integrate(dataclasses.replace(opts, verify=True, verify_timeout=0.5), ctx, None, {})
+    assert time.monotonic() - t0 < 20
     assert info.value.data["verification"]["timed_out"] is True
     assert tree_digest(target) == old
+    time.sleep(max(0.0, t0 + 2.5 - time.monotonic()))
+    assert not marker.exists()  # the whole process group was killed
 
 
 def test_corrupted_backup_is_refused_untouched(target: Path, ctx: Context, opts: api.Options) -> None:
