@@ -452,3 +452,16 @@ def test_cli_prints_base_url_first_and_serves() -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
+
+
+def test_request_ids_unique_on_a_keep_alive_connection_and_bad_json_is_a_violation() -> None:
+    with ScriptedServer("bash_tool") as srv, httpx2.Client() as http:
+        url = f"{srv.base_url}/v1/messages"
+        body = {"model": MODEL, "max_tokens": 64, "messages": USER}
+        first, second = http.post(url, json=body), http.post(url, content=b"{not json", headers={"content-type": "application/json"})
+        assert first.status_code == 200 and second.status_code == 400
+        assert [r.request_id for r in srv.requests] == [first.headers["request-id"], second.headers["request-id"]]
+        assert first.headers["request-id"] != second.headers["request-id"]
+        assert second.json()["request_id"] == second.headers["request-id"]
+        assert [(v.rule, v.request_index) for v in srv.violations] == [("params", 1)]
+        assert http.get(f"{srv.base_url}/v1/models").json()["error"]["type"] == "not_found_error"
