@@ -465,3 +465,16 @@ def test_request_ids_unique_on_a_keep_alive_connection_and_bad_json_is_a_violati
         assert second.json()["request_id"] == second.headers["request-id"]
         assert [(v.rule, v.request_index) for v in srv.violations] == [("params", 1)]
         assert http.get(f"{srv.base_url}/v1/models").json()["error"]["type"] == "not_found_error"
+
+
+def test_scripted_error_status_turn_is_consumed() -> None:
+    scenario = {"name": "scripted400", "turns": [
+        {"status": 400, "error_type": "invalid_request_error", "error_message": "prompt is too long"},
+        {"blocks": [{"type": "text", "text": "shorter now"}]},
+    ]}
+    with ScriptedServer(scenario, strict=True) as srv:
+        with pytest.raises(anthropic.BadRequestError) as err:
+            stream_sync(srv, USER)
+        assert err.value.body["error"] == {"type": "invalid_request_error", "message": "prompt is too long"}
+        assert srv.violations == [] and srv.turns_served == 1
+        assert stream_sync(srv, USER).content[0].text == "shorter now"
