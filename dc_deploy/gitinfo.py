@@ -49,14 +49,15 @@ def project_commit(project_root: Path) -> str | None:
 
 
 def target_info(target: Path) -> dict[str, Any] | None:
-    """``{"root", "head", "dirty"}`` when the target is inside a git work tree, else ``None``."""
+    """``{"root", "head", "dirty"}`` (dirty: tracked files modified) when the target is in a work tree, else ``None``."""
     repo = _repo(target)
     if repo is None or repo.bare or repo.working_tree_dir is None:
         return None
     root = Path(repo.working_tree_dir)
     try:
         rel = target.resolve().relative_to(root.resolve()).as_posix()
-        dirty = repo.is_dirty(untracked_files=True, path=rel if rel != "." else None)
+        # tracked files only: our own lock file is untracked, and listing untracked files walks the tree
+        dirty = repo.is_dirty(untracked_files=False, path=rel if rel != "." else None)
     except (git.GitCommandError, ValueError):
         dirty = None
     return {"root": str(root), "head": _head(repo), "dirty": dirty}

@@ -116,7 +116,7 @@ def _new_dirs(target: Path, changes: list[Change]) -> list[str]:
     return sorted(out)
 
 
-def _apply(target: Path, change: Change) -> None:
+def _apply(target: Path, change: Change, on_bytes: Callable[[int], None] | None = None) -> None:
     dst = target / change.path
     hit_before = lambda: failpoints.hit(change.fp_before)  # noqa: E731
     after = change.after
@@ -132,7 +132,7 @@ def _apply(target: Path, change: Change) -> None:
         elif change.source is not None:
             try:
                 atomic_copy(change.source, dst, mode=int(after.mode or 0o644), expect_sha256=after.sha256,
-                            before_replace=hit_before)
+                            before_replace=hit_before, on_bytes=on_bytes)
             except HashMismatch as exc:
                 raise IntegrityError(f"{exc.path} changed while deploying (sha256 {exc.actual[:12]}..., expected "
                                      f"{exc.expected[:12]}...); every change was rolled back",
@@ -177,8 +177,14 @@ def run(target: Path, store: BackupStore, ctx: Context, *, operation: str, chang
         try:
             journal.write(target, jr)
             failpoints.hit("after_journal")
-            for c in changes:
-                _apply(target, c)
+            incoming = sum(c.source.stat().st_size for c in changes if c.source is not None)
+            advance, stop = _progress(ctx, incoming, f"{'restoring' if operation == 'restore' else 'applying'}"
+                                                     f" {len(changes)} file(s)")
+            try:
+                for c in changes:
+                    _apply(target, c, advance)
+            finally:
+                stop()
             if remove_dirs:
                 journal.remove_empty_dirs(target, remove_dirs)
             jr.state = "APPLIED"
@@ -221,7 +227,7 @@ def _with_content(c: Change, data: bytes) -> Change:
 
 
 def _undo(store: BackupStore, backup: Backup, target: Path, jr: Journal, exc: BaseException, ctx: Context) -> None:
-    ctx.log(f"[yellow]rolling back[/] {jr.operation} {jr.txid}: {exc or type(exc).__name__}")
+    ctx.log(f"[yellow]rolling back[/] {jr.operation} {jr.txid} ({type(exc).__name__})")
     journal.rollback(target, jr)
     journal.remove(target)
     status = "FAILED" if isinstance(exc, VerificationFailedError) else "ROLLED_BACK"

@@ -64,3 +64,20 @@ def test_restore_latest_is_itself_undoable(target: Path, ctx: Context, opts: api
     ctx.clock.tick()  # type: ignore[attr-defined]
     api.restore(opts, ctx, res.data["backup_id"])
     assert api.status(opts, ctx).data["toggles"]["use_streaming_bash"] is True
+
+
+def test_progress_bar_for_large_backups(target: Path, ctx: Context, opts: api.Options) -> None:
+    import io
+
+    from rich.console import Console
+
+    buf = io.StringIO()
+    ctx.err = Console(file=buf, force_terminal=True, width=100)
+    ctx.progress = True
+    big = (target / "loop.py").read_bytes() + b"#" * (2 << 20) + b"\n"
+    (target / "loop.py").write_bytes(big)
+    res = api.integrate(opts, ctx, ["loop-hook"], {})
+    assert "backing up" in buf.getvalue()
+    api.restore(opts, ctx, res.data["backup_id"])
+    assert "restoring" in buf.getvalue()
+    assert (target / "loop.py").read_bytes() == big

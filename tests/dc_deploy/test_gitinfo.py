@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dc_deploy import api, gitinfo
+from dc_deploy.context import Context
+from dc_deploy.errors import DeployError
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args], cwd=cwd,
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def repo_target(target: Path) -> Path:
+    _git(target, "init", "-q")
+    _git(target, "config", "user.name", "ops")
+    _git(target, "config", "user.email", "ops@example.invalid")
+    _git(target, "add", "-A")
+    _git(target, "commit", "-qm", "upstream")
+    return target
+
+
+def test_not_a_repo_is_tolerated(tmp_path: Path) -> None:
+    assert gitinfo.target_info(tmp_path) is None
+    assert gitinfo.project_commit(tmp_path) is None
+    with pytest.raises(DeployError, match="not inside a git work tree"):
+        gitinfo.commit_deployment(tmp_path, ["x"], "msg")
+
+
+def test_receipt_and_backup_record_target_git_and_commit(repo_target: Path, ctx: Context,
+                                                         opts: api.Options) -> None:
+    head = _git(repo_target, "rev-parse", "HEAD")
+    res = api.integrate(dataclasses.replace(opts, git_commit=True), ctx, ["bash-tool"], {})
+    receipt = json.loads((repo_target / "dc_impl" / "receipt.json").read_text())
+    assert receipt["target_git"] == {"root": str(repo_target), "head": head, "dirty": False}
+    new_head = _git(repo_target, "rev-parse", "HEAD")
+    assert res.data["git_commit"] == new_head != head
+    committed = set(_git(repo_target, "show", "--name-only", "--format=", "HEAD").splitlines())
+    assert {"loop.py", "dc_impl/receipt.json", "dc_impl/tools/dc_bash.py"} <= committed
+    assert _git(repo_target, "status", "--porcelain") == "?? .dc-streaming.lock"  # only our lock sidecar
+    # restoring commits the removals too
+    api.restore(dataclasses.replace(opts, git_commit=True), ctx, res.data["backup_id"])
+    assert _git(repo_target, "status", "--porcelain") == "?? .dc-streaming.lock"  # only our lock sidecar
+    assert _git(repo_target, "ls-files", "dc_impl") == ""
+
+
+def test_project_commit_recorded(target: Path, ctx: Context, opts: api.Options, tmp_path: Path) -> None:
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    _git(proj, "init", "-q")
+    (proj / "f").write_text("x")
+    _git(proj, "add", "f")
+    _git(proj, "commit", "-qm", "c")
+    head = _git(proj, "rev-parse", "HEAD")
+    assert gitinfo.project_commit(proj) == head
+    (proj / "f").write_text("y")
+    assert gitinfo.project_commit(proj) == f"{head}+dirty"
