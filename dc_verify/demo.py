@@ -23,6 +23,7 @@ from rich.console import Console
 from .checks.sandbox import apply_breakage
 from .demo_steps import PROJECT_ROOT, DemoRunner, StepOutcome
 
+BROKEN_VERSION = "9.9.9"
 DEMO_PROMPT = "Run a quick health check, then write and show a notes file."
 PROJECT_COPY_ITEMS = ("dc_impl", "dc_deploy", "dc_verify", "manifests", "integrate_streaming.py",
                       "verify_streaming.py")
@@ -87,21 +88,24 @@ def run_demo(console: Console, workdir: Path) -> list[StepOutcome]:
 
 def _broken_release_step(d: DemoRunner) -> None:
     title = "A broken bash tool (buffers its output) is deployed, caught by verification, restored"
+    d.heading(6, title)
     copy = _copy_project(d.workdir / "broken-project")
     broken = apply_breakage(copy, "bash-buffers")
     d.console.print(f"[dim]made a broken release in {copy}: {broken.relative_to(copy)} now holds every output "
                     "chunk until the command ends[/]")
-    rc, out, err = d.run([copy / "integrate_streaming.py", "--build-manifest", "--version", "1.0.1-broken-demo"],
-                         show=True)
-    manifests = sorted((copy / "manifests").glob("*1.0.1-broken-demo*.json"))
+    out_path = copy / "manifests" / f"streaming-{BROKEN_VERSION}.json"
+    rc, out, err = d.run([copy / "integrate_streaming.py", "--build-manifest", "--version", BROKEN_VERSION,
+                          "--output", out_path])
+    manifests = sorted((copy / "manifests").glob(f"streaming-{BROKEN_VERSION}.json"))
     if rc != 0 or not manifests:
         d.record(StepOutcome(6, title, "failed", f"--build-manifest exited {rc}, manifest {manifests}: "
                                                  f"{(err or out)[-300:]}"))
         return
     d.step(6, title,
            [copy / "integrate_streaming.py", "--target", d.target, "--backup-dir", d.backups,
-            "--manifest", manifests[-1], "--integrate", "--bash-tool", "--reason", "demo step 6 (broken release)"],
-           expect_rc=3, expect_unchanged=True)
+            "--manifest", manifests[-1], "--integrate", "--bash-tool", "--enable-streaming-bash=true",
+            "--reason", "demo step 6 (broken release)"],
+           expect_rc=3, expect_unchanged=True, show_heading=False)
 
 
 def _chat_step(d: DemoRunner) -> None:

@@ -86,7 +86,7 @@ class DemoRunner:
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env["COLUMNS"] = str(max(self.console.width, 100))
+        env["COLUMNS"] = str(self.console.width)
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         if self.console.is_terminal:
             env["FORCE_COLOR"] = "1"
@@ -153,8 +153,10 @@ class DemoRunner:
         expect_added: Sequence[str] = (),
         expect_removed: Sequence[str] = (),
         extra_check: Callable[[], str | None] | None = None,
+        show_heading: bool = True,
     ) -> bool:
-        self.heading(number, title)
+        if show_heading:
+            self.heading(number, title)
         before, t_before = tree_snapshot(self.target), self.toggles()
         rc, out, err = self.run(argv)
         after, t_after = tree_snapshot(self.target), self.toggles()

@@ -141,9 +141,20 @@ async def sampling_loop(**kwargs):
     return await _dc_broken_sampling_loop(**kwargs)
 '''
 
+_LOOP_DROPS_THINKING = '''
+
+# --- deliberately broken (dc_verify sandbox): leave thinking blocks out of the history ---
+_dc_broken_final_blocks = final_blocks
+
+
+def final_blocks(state):
+    return [b for b in _dc_broken_final_blocks(state) if b.get("type") not in ("thinking", "redacted_thinking")]
+'''
+
 BREAKAGES: dict[str, tuple[str, str]] = {
     "bash-buffers": ("dc_impl/tools/dc_bash.py", _BASH_BUFFERS),
     "loop-after-stop": ("dc_impl/unified_streaming_loop.py", _LOOP_AFTER_STOP),
+    "loop-drops-thinking": ("dc_impl/unified_streaming_loop.py", _LOOP_DROPS_THINKING),
 }
 
 
