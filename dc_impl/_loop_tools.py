@@ -165,6 +165,16 @@ class ToolRun:
             self.partial_chars -= len(self.partial_output.pop(0))
 
 
+def _tool_error_text(exc: Exception, name: str) -> str:
+    """A foreign ``ToolError`` (another tree's class, same shape) gives its message; anything else
+    is a tool bug or bad arguments: logged, and ``repr`` (which keeps the type) goes to the model."""
+    message = getattr(exc, "message", None)
+    if type(exc).__name__ == "ToolError" and isinstance(message, str):
+        return message
+    log.exception("tool %s failed", name)
+    return repr(exc)
+
+
 class ToolRunner:
     def __init__(self, tools: list[Any], emit: Callable[[StreamEvent], None], *, concurrency: str = "serial") -> None:
         if concurrency not in ("serial", "per_tool"):
@@ -255,8 +265,7 @@ class ToolRunner:
                 run.finished_at = time.monotonic()
                 raise
             except Exception as exc:  # a tool bug or bad arguments: the model gets it as an error result
-                log.exception("tool %s failed", run.name)
-                result = ToolFailure(error=repr(exc))
+                result = ToolFailure(error=_tool_error_text(exc, run.name))
             finally:
                 self._current.pop(id(tool), None)
         return self._finish(run, result)
