@@ -99,7 +99,8 @@ class BackupStore:
         try:
             self._copy_all(backup, target, states, progress)
         except BaseException as exc:
-            self.set_status(backup, "ROLLED_BACK", error=f"backup interrupted: {exc or type(exc).__name__}")
+            with contextlib.suppress(OSError):  # the disk that failed the copy may fail this too
+                self.set_status(backup, "ROLLED_BACK", error=f"backup interrupted: {exc or type(exc).__name__}")
             raise
         return backup
 

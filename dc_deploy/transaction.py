@@ -159,8 +159,11 @@ def run(target: Path, store: BackupStore, ctx: Context, *, operation: str, chang
         try:
             backup = store.create(target, current, stamp=ctx.clock().strftime("%Y%m%d_%H%M%S"),
                                   meta={**meta, "operation": operation, "absent_dirs": new_dirs}, progress=advance)
-        except BaseException:
+        except BaseException as exc:
             guard.armed = False  # the target is untouched; the backup marked itself ROLLED_BACK
+            if isinstance(exc, OSError):
+                raise DeployError(f"backup failed: {exc}; nothing in the target was changed",
+                                  hint=f"fix the cause (disk space, permissions of {store.root}) and retry") from exc
             raise
         finally:
             stop()

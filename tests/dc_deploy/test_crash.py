@@ -48,10 +48,10 @@ def test_unarmed_failpoint_is_a_noop(monkeypatch: pytest.MonkeyPatch) -> None:
 SCENARIOS = [
     # (failpoint, operation, expected state after recovery)
     ("after_journal", "integrate", "old"),
-    ("after_replace:3", "integrate", "old"),
     ("toggle_after_temp", "toggle", "old"),
     ("after_commit", "integrate", "new"),
-    ("mid_restore:2", "restore", "old"),
+    pytest.param("after_replace:3", "integrate", "old", marks=pytest.mark.slow),
+    pytest.param("mid_restore:2", "restore", "old", marks=pytest.mark.slow),
     pytest.param("after_lock", "integrate", "old", marks=pytest.mark.slow),
     pytest.param("mid_backup:1", "integrate", "old", marks=pytest.mark.slow),
     pytest.param("before_replace:1", "integrate", "old", marks=pytest.mark.slow),
@@ -99,7 +99,7 @@ def test_kill_at_failpoint_then_recover(point: str, operation: str, expect: str,
     assert not any(".dc-tmp-" in p for p in after)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
 def test_signal_during_verification_rolls_back(signum: int, target: Path, manifest: Path, snapshot: Path,
                                                cli_env: dict[str, str]) -> None:
     base = ["--target", str(target), "--manifest", str(manifest)]

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FakeClock
 
 from dc_deploy import api, fsutil, journal, transaction
 from dc_deploy.backups import BackupStore
@@ -203,7 +202,6 @@ def test_recovery_rolls_back_a_hot_journal(target: Path, ctx: Context, opts: api
 
 
 def test_backup_ids_unique_within_one_second(target: Path, ctx: Context, opts: api.Options) -> None:
-    assert isinstance(ctx.clock, FakeClock)
     ids = []
     for i in range(6):
         flips = {"use_streaming_bash": bool(i % 2)}
@@ -213,3 +211,23 @@ def test_backup_ids_unique_within_one_second(target: Path, ctx: Context, opts: a
             ids.append(api.set_toggles(opts, ctx, flips).data["backup_id"])
     assert len(set(ids)) == 6 and ids == sorted(ids)
     assert ids[0] == "backup_20261128_120000" and ids[1] == "backup_20261128_120000_001"
+
+
+def test_disk_full_while_backing_up_changes_nothing(target: Path, ctx: Context, opts: api.Options,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from dc_deploy import backups
+
+    old = tree_digest(target)
+    calls = []
+
+    def full_disk(*args: object, **kwargs: object) -> str:
+        calls.append(args)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(backups, "atomic_copy", full_disk)
+    with pytest.raises(DeployError, match="backup failed: .*No space left on device.*nothing in the target") as info:
+        api.integrate(opts, ctx, None, {})
+    assert calls and info.value.exit_code == 1
+    assert tree_digest(target) == old
+    (backup,) = BackupStore(opts.backup_dir).all()
+    assert backup.status == "ROLLED_BACK"
