@@ -19,6 +19,7 @@ TRUNCATED_MESSAGE = (
 MAX_RESPONSE_LEN = 16000
 SNIPPET_LINES = 4
 TAB_SIZE = 8
+BLOCK = 1 << 20
 
 
 def maybe_truncate(content: str, truncate_after: int | None = MAX_RESPONSE_LEN) -> str:
@@ -38,22 +39,29 @@ def make_output(
 
 
 def nth_newline_end(text: str, k: int) -> int:
-    """Offset just after the ``k``-th ``\\n`` of ``text`` (0 for k == 0); len(text) if there are fewer.
+    """Offset just after the ``k``-th ``\n`` of ``text`` (0 for k == 0); len(text) if there are fewer.
 
-    Binary search over ``str.count`` (C speed, O(log n) passes) instead of a Python loop over lines.
+    Counts newlines block by block (``str.count`` runs at C speed), then bisects inside the block
+    holding the wanted one: linear in the offset, with no Python loop over lines.
     """
     if k <= 0:
         return 0
-    if text.count("\n") < k:
-        return len(text)
-    lo, hi = 1, len(text)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if text.count("\n", 0, mid) >= k:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+    pos, size = 0, len(text)
+    while pos < size:
+        end = min(pos + BLOCK, size)
+        count = text.count("\n", pos, end)
+        if count >= k:
+            lo, hi = pos + 1, end
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if text.count("\n", pos, mid) >= k:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            return lo
+        k -= count
+        pos = end
+    return size
 
 
 def lines_around(text: str, offset: int, before: int, after: int) -> tuple[int, str]:
@@ -186,12 +194,12 @@ def _map_expanded(raw: str, expanded: str, start: int, end: int) -> Match:
     tab and keeps the spaces of its outside part, which is exactly what upstream would have written."""
     line_no = expanded.count("\n", 0, start)
     raw_line = nth_newline_end(raw, line_no)
-    exp_line = nth_newline_end(expanded, line_no)
+    exp_line = expanded.rfind("\n", 0, start) + 1
     raw_start, head = _column_to_raw(raw, raw_line, start - exp_line, True)
-    end_line_no = line_no + expanded.count("\n", start, end)
-    if end_line_no != line_no:
-        raw_line = nth_newline_end(raw, end_line_no)
-        exp_line = nth_newline_end(expanded, end_line_no)
+    more_lines = expanded.count("\n", start, end)
+    if more_lines:
+        raw_line = nth_newline_end(raw, line_no + more_lines)
+        exp_line = expanded.rfind("\n", 0, end) + 1
     raw_end, tail = _column_to_raw(raw, raw_line, end - exp_line, False)
     return Match(raw_start, raw_end, prefix=head, suffix=tail)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from dc_impl._compat import ToolError
-from dc_impl.tools import _file_view, dc_file
+from dc_impl.tools import _file_text, _file_view, dc_file
 from dc_impl.tools.dc_file import StreamingEditTool20250124, StreamingEditTool20250728
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,7 +175,8 @@ async def test_tab_uniqueness_is_decided_as_upstream_sees_it(tmp_path):
     assert path.read_text() == "\tfoo()\n        foo()\n"
 
 
-async def test_tabs_outside_the_edit_are_kept_and_spaces_match_displayed_tabs(tmp_path):
+async def test_tabs_outside_the_edit_are_kept_and_spaces_match_displayed_tabs(tmp_path, monkeypatch):
+    monkeypatch.setattr(_file_text, "BLOCK", 5)  # line lookups cross many count blocks
     original = "all:\n\tcc -o app main.c\n\tstrip app\nclean:\n\trm -f app\n"
     path = write(tmp_path / "Makefile", original)
     tool = StreamingEditTool20250124()
