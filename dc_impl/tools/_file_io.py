@@ -210,7 +210,7 @@ def atomic_write(real: str, data: bytes, path: Path, expect: os.stat_result | No
     is untouched.
     """
     directory, base = os.path.split(real)
-    tmp = os.path.join(directory, f".{base}.{secrets.token_hex(4)}.dc-tmp")
+    tmp = os.path.join(directory, f".{base[:48]}.{secrets.token_hex(4)}.dc-tmp")  # within NAME_MAX in bytes
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600 if expect else 0o666)
     except OSError as exc:
