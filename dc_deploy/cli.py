@@ -155,6 +155,8 @@ def cli(**params: object) -> None:
         ctx.err.print("[bold]hint:[/] re-run with --debug and report the traceback", highlight=False)
         sys.exit(exit_code_for(exc))
     if as_json:
+        if result.kind == "list" and result.data.get("interrupted"):
+            ctx.err.print(f"warning: {result.data['interrupted']['message']}", highlight=False, soft_wrap=True)
         click.echo(render.to_json(result))
     else:
         render.render(result, out)

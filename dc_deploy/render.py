@@ -19,6 +19,8 @@ def _short(sha: str | None) -> str:
 
 
 def to_json(result: Result) -> str:
+    if result.kind == "list":  # the contract: a JSON list of backup objects, newest first
+        return json.dumps(result.data["backups"], indent=2, default=str)
     return json.dumps({"ok": True, **result.as_dict()}, indent=2, default=str)
 
 

@@ -35,7 +35,7 @@ def test_integrate_json_is_one_document_and_second_run_noop(cli_env: dict[str, s
     code, out, _ = run(cli_env, "--integrate", "--all", "--no-verify", "--json", *base)
     assert code == 0 and json.loads(out)["actions"] == [] and json.loads(out)["backup_id"] is None
     code, out, _ = run(cli_env, "--list-backups", "--json", *base)
-    assert code == 0 and len(json.loads(out)["backups"]) == 1
+    assert code == 0 and len(json.loads(out)) == 1
 
 
 def test_human_output_and_status(cli_env: dict[str, str], base: list[str]) -> None:
@@ -93,7 +93,7 @@ def test_verification_failure_exit_3(cli_env: dict[str, str], base: list[str], t
     assert doc["verification"]["passed"] is False and doc["error"]["code"] == "verification-failed"
     assert tree_digest(target) == old
     code, out, _ = run(cli_env, "--list-backups", "--json", *base)
-    assert [b["status"] for b in json.loads(out)["backups"]] == ["FAILED"]
+    assert [b["status"] for b in json.loads(out)] == ["FAILED"]
 
 
 def test_failing_checks_are_printed(cli_env: dict[str, str], base: list[str], tmp_path: Path) -> None:
@@ -159,7 +159,7 @@ def test_prune_and_restore_via_cli(cli_env: dict[str, str], base: list[str], tar
     code, out, _ = run(cli_env, "--prune-backups", "--keep", "2", "--json", *base)
     assert code == 0 and json.loads(out)["deleted"] == []
     code, out, _ = run(cli_env, "--list-backups", "--json", *base)
-    first = json.loads(out)["backups"][-1]["id"]
+    first = json.loads(out)[-1]["id"]
     assert run(cli_env, "--restore", first, "--dry-run", *base)[0] == 0
     assert run(cli_env, "--restore", first, *base)[0] == 0
     assert tree_digest(target) == old

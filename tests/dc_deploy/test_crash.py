@@ -126,4 +126,4 @@ def test_signal_during_verification_rolls_back(signum: int, target: Path, manife
     assert json.loads(out)["error"]["code"] == "interrupted"
     assert tree_digest(target) == old
     listing = json.loads(cli(cli_env, snapshot, "--list-backups", "--json", *base).stdout)
-    assert [b["status"] for b in listing["backups"]] == ["ROLLED_BACK"]
+    assert [b["status"] for b in listing] == ["ROLLED_BACK"]

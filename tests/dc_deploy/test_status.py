@@ -8,7 +8,7 @@ import pytest
 from dc_deploy import api
 from dc_deploy.context import Context
 from dc_deploy.digest import tree_digest
-from dc_deploy.errors import DriftError
+from dc_deploy.errors import DeployError, DriftError
 
 
 def test_status_before_and_after_deploy_is_read_only(target: Path, ctx: Context, opts: api.Options) -> None:
@@ -67,3 +67,14 @@ def test_loop_block_removed_by_hand_is_drift(target: Path, ctx: Context, opts: a
         api.integrate(opts, ctx, ["loop-hook"], {})
     api.integrate(dataclasses.replace(opts, on_drift="overwrite"), ctx, ["loop-hook"], {})
     assert (target / "loop.py").read_bytes().startswith(original + b"\n# >>> claude-dc-streaming")
+
+
+def test_symlinked_lock_file_is_refused(target: Path, ctx: Context, opts: api.Options, tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("do not touch")
+    (target / ".dc-streaming.lock").symlink_to(victim)
+    with pytest.raises(DeployError, match="is a symlink") as info:
+        api.integrate(opts, ctx, ["core"], {})
+    assert info.value.exit_code == 1
+    assert victim.read_text() == "do not touch"
+    assert not (target / "dc_impl").exists()
