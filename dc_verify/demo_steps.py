@@ -22,6 +22,8 @@ from rich.text import Text
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STEP_TIMEOUT_S = 300.0
 SKIP_PARTS = ("__pycache__",)
+# The installer's lock sidecar holds the last holder's pid/host/command: not part of a deployment.
+SKIP_NAMES = (".dc-streaming.lock",)
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ def tree_snapshot(root: Path) -> dict[str, str]:
         return snap
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if any(part in SKIP_PARTS for part in rel.parts):
+        if any(part in SKIP_PARTS for part in rel.parts) or rel.name in SKIP_NAMES:
             continue
         if path.is_symlink():
             snap[rel.as_posix()] = f"link:{os.readlink(path)}"
