@@ -1,0 +1,270 @@
+"""Terminal chat on the unified streaming loop: text, thinking and tool output rendered live (rich).
+
+    python -m dc_impl.chat --base-url http://127.0.0.1:PORT --prompt "list the files"
+    python -m dc_impl.chat --interactive                 # REPL; needs ANTHROPIC_API_KEY (real API)
+    python -m computer_use_demo.dc_impl.chat ...          # the same, from a deployed tree
+
+Without ``--base-url`` (or ``$ANTHROPIC_BASE_URL``) it talks to the real API and needs an API key;
+against a scripted server any key works. One turn per prompt; per-turn metrics are printed at the end.
+In the REPL, Ctrl-C stops the running turn (the loop leaves a valid history) and the next prompt works.
+
+``rich`` is needed here only: the loop itself never imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from .stream_events import (
+    Retry,
+    StreamEvent,
+    TextDelta,
+    ThinkingDelta,
+    ToolFinished,
+    ToolOutputChunk,
+    ToolStarted,
+)
+from .streaming_enhancements import StreamingSession, TurnMetrics
+from .unified_streaming_loop import sampling_loop
+
+TAIL_LINES = 12
+
+
+@dataclass
+class _Segment:
+    kind: str  # "text" | "thinking" | "notice" | "tool"
+    text: str = ""
+    key: tuple[str, int, int] | None = None  # (kind, iteration, index) of a streamed block
+    tool_use_id: str | None = None
+
+
+@dataclass
+class _Tool:
+    name: str
+    command: str
+    output: str = ""
+    status: str = "running"
+
+
+@dataclass
+class LiveView:
+    """What the terminal shows for one turn, updated from stream events."""
+
+    segments: list[_Segment] = field(default_factory=list)
+    tools: dict[str, _Tool] = field(default_factory=dict)
+    _open: dict[tuple[str, int, int], _Segment] = field(default_factory=dict)
+
+    def update(self, event: StreamEvent) -> None:
+        if isinstance(event, (TextDelta, ThinkingDelta)):
+            kind = "text" if isinstance(event, TextDelta) else "thinking"
+            piece = event.text if isinstance(event, TextDelta) else event.thinking
+            key = (kind, event.iteration, event.index)
+            seg = self._open.get(key)
+            if seg is None:
+                seg = self._open[key] = _Segment(kind, key=key)
+                self.segments.append(seg)
+            seg.text += piece
+        elif isinstance(event, ToolStarted):
+            summary = event.input.get("command") or event.input.get("path") or event.input
+            self.tools[event.tool_use_id] = _Tool(event.name, str(summary))
+            self.segments.append(_Segment("tool", tool_use_id=event.tool_use_id))
+        elif isinstance(event, ToolOutputChunk):
+            tool = self.tools.get(event.tool_use_id)
+            if tool is not None and event.stream != "progress":
+                tool.output += event.text
+        elif isinstance(event, ToolFinished):
+            tool = self.tools.get(event.tool_use_id)
+            if tool is not None:
+                tool.status = event.status
+                if not tool.output and event.result is not None:
+                    tool.output = getattr(event.result, "output", None) or getattr(event.result, "error", None) or ""
+        elif isinstance(event, Retry):
+            # discard_partial: what the failed attempt streamed is replaced by the retried message
+            self.segments = [s for s in self.segments if s.key is None or s.key[1] != event.iteration]
+            self._open = {k: v for k, v in self._open.items() if k[1] != event.iteration}
+            self.segments.append(_Segment("notice", f"stream failed ({event.error_type}); "
+                                                    f"retrying in {event.delay_s:.1f}s"))
+
+    def text_of(self, kind: str) -> str:
+        return "".join(s.text for s in self.segments if s.kind == kind)
+
+    def render(self) -> Any:
+        from rich.console import Group
+        from rich.panel import Panel
+        from rich.text import Text
+
+        parts: list[Any] = []
+        styles = {"text": "", "thinking": "dim italic", "notice": "yellow"}
+        for seg in self.segments:
+            if seg.kind != "tool":
+                parts.append(Text(seg.text, style=styles[seg.kind]))
+                continue
+            tool = self.tools[seg.tool_use_id or ""]
+            tail = "\n".join(tool.output.rstrip("\n").splitlines()[-TAIL_LINES:])
+            border = {"running": "cyan", "ok": "green"}.get(tool.status, "red")
+            parts.append(Panel(Text(tail), title=f"{tool.name}: {tool.command}"[:80], subtitle=tool.status,
+                               border_style=border))
+        return Group(*parts)
+
+
+def metrics_table(m: TurnMetrics) -> Any:
+    from rich.table import Table
+
+    def fmt(value: float | None, unit: str) -> str:
+        return "-" if value is None else f"{value:.2f} {unit}"
+
+    table = Table("metric", "value", title="turn metrics", title_justify="left")
+    rows = [("outcome", f"{m.outcome} ({m.stop_reason})"), ("requests / retries", f"{m.requests} / {m.retries}"),
+            ("time to first token", fmt(m.ttft_s, "s")), ("tokens/s", fmt(m.tokens_per_s, "tok/s")),
+            ("text / thinking deltas", f"{m.text_deltas} / {m.thinking_deltas}"),
+            ("tool calls", str(len(m.tools))), ("tool time", fmt(m.tool_latency_s, "s")),
+            ("time saved by mid-stream start", fmt(m.time_saved_s, "s")), ("wall time", fmt(m.wall_s, "s"))]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m dc_impl.chat", description=__doc__.split("\n\n")[0])
+    p.add_argument("--base-url", default=os.environ.get("ANTHROPIC_BASE_URL"),
+                   help="Messages API base URL (a scripted server); default $ANTHROPIC_BASE_URL or the real API")
+    p.add_argument("--api-key", default=os.environ.get("ANTHROPIC_API_KEY"),
+                   help="API key; default $ANTHROPIC_API_KEY ('scripted' when --base-url is given)")
+    p.add_argument("--prompt", help="run one turn with this prompt, then exit")
+    p.add_argument("--interactive", action="store_true", help="REPL: one turn per line (Ctrl-D to quit)")
+    p.add_argument("--model", default="claude-sonnet-4-6")
+    p.add_argument("--provider", default="anthropic", choices=["anthropic", "bedrock", "vertex"])
+    p.add_argument("--tool-version", default="computer_use_20250429")
+    p.add_argument("--thinking-budget", type=int, default=None)
+    p.add_argument("--max-tokens", type=int, default=4096)
+    p.add_argument("--system-prompt-suffix", default="")
+    p.add_argument("--max-updates-per-s", type=float, default=10.0, help="screen updates per second")
+    p.add_argument("--event-log", default=None, help="append every stream event to this JSONL file")
+    return p
+
+
+async def run_turn(messages: list[dict[str, Any]], prompt: str, args: argparse.Namespace, console: Any,
+                   *, tools: list[Any] | None = None) -> TurnMetrics | None:
+    """One user turn, rendered live on ``console``; returns its metrics (None when it was cancelled)."""
+    from rich.live import Live
+
+    view = LiveView()
+    messages.append({"role": "user", "content": [{"type": "text", "text": prompt}]})
+    errors: list[str] = []
+
+    def on_api(request: Any, response: Any, error: Exception | None) -> None:
+        if error is not None:
+            errors.append(f"{type(error).__name__}: {error}")
+
+    with Live(view.render(), console=console, refresh_per_second=max(1.0, args.max_updates_per_s),
+              transient=False, auto_refresh=False) as live:
+        def sink(event: StreamEvent) -> None:
+            view.update(event)
+            live.update(view.render(), refresh=True)
+
+        session = StreamingSession(sink, max_updates_per_s=args.max_updates_per_s, log_path=args.event_log)
+        try:
+            await sampling_loop(
+                model=args.model, provider=args.provider, system_prompt_suffix=args.system_prompt_suffix,
+                messages=messages, output_callback=lambda block: None, tool_output_callback=lambda r, i: None,
+                api_response_callback=on_api, api_key=args.api_key, max_tokens=args.max_tokens,
+                tool_version=args.tool_version, thinking_budget=args.thinking_budget, stream_callback=session,
+                tools=tools)
+        finally:
+            session.close()
+            live.update(view.render(), refresh=True)
+    for err in errors:
+        console.print(f"[red]API error:[/] {err}")
+    if session.last_metrics is not None:
+        console.print(metrics_table(session.last_metrics))
+    return session.last_metrics
+
+
+def _read_line(loop: asyncio.AbstractEventLoop, prompt: str) -> asyncio.Future[str | None]:
+    """``input()`` in a daemon thread (an executor thread would keep the process alive at exit)."""
+    fut: asyncio.Future[str | None] = loop.create_future()
+
+    def reader() -> None:
+        try:
+            line: str | None = input(prompt)
+        except (EOFError, OSError):
+            line = None
+        loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(line))
+
+    threading.Thread(target=reader, daemon=True, name="chat-input").start()
+    return fut
+
+
+async def _repl(args: argparse.Namespace, console: Any, tools: list[Any] | None) -> None:
+    """Ctrl-C during a turn cancels that turn (history stays valid); at the prompt it quits."""
+    messages: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    turn: asyncio.Task[Any] | None = None
+    quit_requested = asyncio.Event()
+
+    def on_sigint() -> None:
+        if turn is not None and not turn.done():
+            turn.cancel()
+        else:
+            quit_requested.set()
+
+    loop.add_signal_handler(signal.SIGINT, on_sigint)
+    try:
+        while True:
+            line_fut = _read_line(loop, "you> ")
+            quit_wait = asyncio.ensure_future(quit_requested.wait())
+            await asyncio.wait({line_fut, quit_wait}, return_when=asyncio.FIRST_COMPLETED)
+            quit_wait.cancel()
+            line = line_fut.result() if line_fut.done() else None
+            if line is None or line.strip() in ("exit", "quit"):
+                return
+            if not line.strip():
+                continue
+            turn = asyncio.create_task(run_turn(messages, line, args, console, tools=tools))
+            try:
+                await turn
+            except asyncio.CancelledError:
+                console.print("[yellow]turn stopped; the history was left valid[/]")
+            turn = None
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+def main(argv: list[str] | None = None, *, console: Any = None, tools: list[Any] | None = None) -> int:
+    """CLI entry: returns the exit code (0 ok, 1 API error or cancelled turn, 2 usage)."""
+    args = _parser().parse_args(argv)
+    from rich.console import Console
+
+    console = console or Console()
+    if args.base_url:
+        os.environ["ANTHROPIC_BASE_URL"] = args.base_url
+        args.api_key = args.api_key or "scripted"
+    if args.provider == "anthropic" and not args.api_key:
+        console.print("[red]no API key:[/] set ANTHROPIC_API_KEY, pass --api-key, or point --base-url at a "
+                      "scripted server (python -m dc_verify.scripted_server --scenario demo)")
+        return 2
+    if not args.prompt and not args.interactive:
+        console.print("[red]nothing to do:[/] pass --prompt TEXT or --interactive")
+        return 2
+    try:
+        if args.interactive:
+            asyncio.run(_repl(args, console, tools))
+            return 0
+        metrics = asyncio.run(run_turn([], args.prompt, args, console, tools=tools))
+    except KeyboardInterrupt:
+        return 1
+    except ValueError as exc:  # e.g. ThinkingConfigError: a usage problem, said plainly
+        console.print(f"[red]invalid settings:[/] {exc}")
+        return 2
+    return 0 if metrics is not None and metrics.outcome in ("completed", "truncated") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
