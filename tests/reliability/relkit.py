@@ -291,3 +291,48 @@ def check_converged(prep: Prepared, ref: Reference, project: Path) -> str:
         store.check(backup)  # every listed backup's hashes still match
         assert backup.status in ("COMMITTED", "FAILED", "ROLLED_BACK", "INCOMPLETE")
     return which
+
+
+# ------------------------------------------------------------------------------------------ holders
+def hanging_verify(pidfile: Path, seconds: int = 300) -> str:
+    """A ``DC_VERIFY_COMMAND`` that records its pid, then hangs (the installer holds the lock meanwhile)."""
+    return f"sh -c 'echo $$ > {pidfile}; exec sleep {seconds}'"
+
+
+def start_hanging(project: Path, prep: Prepared, pidfile: Path, extra: Sequence[str] = ()
+                  ) -> tuple[subprocess.Popen[str], int]:
+    """Start the prepared command with a hanging verification; return it and the verifier's pid once running."""
+    env = {**prep.env, "DC_VERIFY_COMMAND": hanging_verify(pidfile)}
+    proc = subprocess.Popen(cli_argv(project, [*prep.args, *extra]), env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        text = pidfile.read_text().strip() if pidfile.exists() else ""
+        if text:
+            # Let subprocess.Popen return in the installer first: a signal that lands inside Popen itself
+            # (before run_verification holds the child) orphans the verifier -- see docs/reliability.md.
+            time.sleep(0.3)
+            return proc, int(text)
+        if proc.poll() is not None:
+            raise AssertionError(f"command ended before verification started: {proc.communicate()}")
+        time.sleep(0.01)
+    proc.kill()
+    raise AssertionError("verification never started")
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def wait_dead(pid: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            return True
+        time.sleep(0.02)
+    return not alive(pid)
