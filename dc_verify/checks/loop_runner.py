@@ -55,6 +55,41 @@ def _accepts(fn: Callable[..., Any], name: str) -> bool:
     return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
+def _loop_kwargs(run: LoopRun, provider: Any, prompt: str, *, model: str, api_key: str,
+                 thinking_budget: int | None, max_tokens: int) -> dict[str, Any]:
+    def on_response(_request: Any, _response: Any, error: Exception | None) -> None:
+        if error is not None:
+            run.api_errors.append(f"{type(error).__name__}: {error}")
+
+    return {
+        "model": model,
+        "provider": provider,
+        "system_prompt_suffix": "",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": prompt}]}],
+        "output_callback": run.output_blocks.append,
+        "tool_output_callback": lambda result, tool_id: run.tool_outputs.append((tool_id, result)),
+        "api_response_callback": on_response,
+        "api_key": api_key,
+        "only_n_most_recent_images": 3,
+        "max_tokens": max_tokens,
+        "tool_version": TOOL_VERSION,
+        "thinking_budget": thinking_budget,
+        "token_efficient_tools_beta": False,
+    }
+
+
+async def _call(run: LoopRun, fn: Callable[..., Any], kwargs: dict[str, Any], timeout: float) -> None:
+    if _accepts(fn, "stream_callback"):
+        kwargs["stream_callback"] = run.events.append
+        run.has_stream_events = True
+    try:
+        run.messages = list(await asyncio.wait_for(fn(**kwargs), timeout))
+    except TimeoutError:
+        run.error = f"no return within {timeout:g} s"
+    except Exception as exc:
+        run.error = f"{type(exc).__name__}: {exc}"
+
+
 async def run_loop(
     env: ChildEnv,
     scenario: dict[str, Any],
@@ -63,42 +98,18 @@ async def run_loop(
     thinking_budget: int | None = None,
     max_tokens: int = 4096,
 ) -> LoopRun:
+    """One turn against a scripted server serving ``scenario``."""
     from dc_verify.scripted_server import ScriptedServer
 
     label, fn, provider = resolve_entry(env)
     run = LoopRun(entry=label)
-
-    def on_response(_request: Any, _response: Any, error: Exception | None) -> None:
-        if error is not None:
-            run.api_errors.append(f"{type(error).__name__}: {error}")
-
-    kwargs: dict[str, Any] = {
-        "model": sc.MODEL,
-        "provider": provider,
-        "system_prompt_suffix": "",
-        "messages": [{"role": "user", "content": [{"type": "text", "text": prompt}]}],
-        "output_callback": run.output_blocks.append,
-        "tool_output_callback": lambda result, tool_id: run.tool_outputs.append((tool_id, result)),
-        "api_response_callback": on_response,
-        "api_key": API_KEY,
-        "only_n_most_recent_images": 3,
-        "max_tokens": max_tokens,
-        "tool_version": TOOL_VERSION,
-        "thinking_budget": thinking_budget,
-        "token_efficient_tools_beta": False,
-    }
-    if _accepts(fn, "stream_callback"):
-        kwargs["stream_callback"] = run.events.append
-        run.has_stream_events = True
+    kwargs = _loop_kwargs(run, provider, prompt, model=sc.MODEL, api_key=API_KEY,
+                          thinking_budget=thinking_budget, max_tokens=max_tokens)
     with ScriptedServer(scenario, strict=True) as srv:
         saved = os.environ.get("ANTHROPIC_BASE_URL")
         os.environ["ANTHROPIC_BASE_URL"] = srv.base_url
         try:
-            run.messages = list(await asyncio.wait_for(fn(**kwargs), TURN_TIMEOUT_S))
-        except TimeoutError:
-            run.error = f"no return within {TURN_TIMEOUT_S:g} s"
-        except Exception as exc:
-            run.error = f"{type(exc).__name__}: {exc}"
+            await _call(run, fn, kwargs, TURN_TIMEOUT_S)
         finally:
             if saved is None:
                 os.environ.pop("ANTHROPIC_BASE_URL", None)
@@ -109,4 +120,14 @@ async def run_loop(
         run.violations = [f"{v.rule}: {v.message}" for v in srv.violations]
         run.t_message_stop = [srv.t_message_stop(i) for i in range(len(srv.requests))]
     env.scenario_runs.append(ScenarioRecord(str(scenario.get("name")), len(run.requests), run.violations))
+    return run
+
+
+async def run_live_turn(env: ChildEnv, prompt: str, *, model: str, api_key: str, timeout: float) -> LoopRun:
+    """One turn against the real API (or whatever ``ANTHROPIC_BASE_URL`` already points at)."""
+    label, fn, provider = resolve_entry(env)
+    run = LoopRun(entry=label)
+    kwargs = _loop_kwargs(run, provider, prompt, model=model, api_key=api_key, thinking_budget=None,
+                          max_tokens=1024)
+    await _call(run, fn, kwargs, timeout)
     return run

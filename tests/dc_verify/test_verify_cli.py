@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -79,11 +80,20 @@ def test_component_not_in_receipt_skips(tmp_path: Path) -> None:
 
 
 def test_live_skips_without_api_key(deployed: Path) -> None:
-    env = {k: v for k, v in __import__("os").environ.items() if k != "ANTHROPIC_API_KEY"}
+    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
     proc = run("--target", str(deployed), "--json", "--live", "--check", "live", env=env)
     assert proc.returncode == 0
     check = json.loads(proc.stdout)["checks"][0]
     assert check["status"] == "skip" and check["detail"] == "ANTHROPIC_API_KEY is not set"
+
+
+def test_live_with_a_key_really_calls_the_api_endpoint(deployed: Path) -> None:
+    # A key is set, so the check runs: ANTHROPIC_BASE_URL points at a closed port, so the real client fails.
+    env = {**os.environ, "ANTHROPIC_API_KEY": "sk-ant-verify-fake", "ANTHROPIC_BASE_URL": "http://127.0.0.1:9"}
+    proc = run("--json", "--live", "--check", "live", env=env)
+    assert proc.returncode == 1
+    check = json.loads(proc.stdout)["checks"][0]
+    assert check["status"] == "fail" and "Connection" in check["detail"]
 
 
 @pytest.mark.parametrize(
