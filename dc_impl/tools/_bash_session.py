@@ -54,6 +54,13 @@ class CommandOutcome:
     duration: float = 0.0
 
 
+def _marker_commands(token: str) -> str:
+    """Shell text printing the stdout marker (with ``$__dc_rc`` and ``$PWD``) and the stderr marker."""
+    fmt = f"\\037\\036DC:{token}"
+    return (f"builtin printf '{fmt}%s:%s\\036\\n' \"$__dc_rc\" \"$PWD\"; "
+            f"builtin printf '{fmt}\\036\\n' >&2")
+
+
 class _Call:
     def __init__(self, token: str, captures: dict[int, StreamCapture], emitter: Emitter,
                  done: asyncio.Future[None], preexisting: set[procs.ProcKey]) -> None:
@@ -158,6 +165,11 @@ class _Shell:
                 self._text_to_call(call, fd, tail)
         if not self.open_pipes and not self.eof.done():
             self.eof.set_result(None)
+        self._maybe_close()
+
+    def _maybe_close(self) -> None:
+        if self.returncode is not None and not self.open_pipes and self.transport is not None:
+            self.transport.close()
 
     def on_exit(self) -> None:
         assert self.transport is not None
@@ -168,6 +180,7 @@ class _Shell:
             self.finalizer.detach()
         if not self.exited.done():
             self.exited.set_result(None)
+        self._maybe_close()
 
     # -- control --------------------------------------------------------------------------------
 
@@ -188,6 +201,28 @@ class _Shell:
             pipe = self.transport.get_pipe_transport(fd)
             if isinstance(pipe, asyncio.ReadTransport) and not pipe.is_closing():
                 pipe.resume_reading() if on else pipe.pause_reading()
+
+    def close_transport(self) -> None:
+        """Close the pipes and the transport, also when their event loop is already closed."""
+        assert self.transport is not None
+        if not self.loop.is_closed():
+            self.transport.close()
+            return
+        for fd in (0, 1, 2):   # the loop cannot run callbacks any more: close the pipe files directly
+            pipe = self.transport.get_pipe_transport(fd)
+            if pipe is None:
+                continue
+            file = pipe.get_extra_info("pipe")
+            if file is not None:
+                file.close()
+            try:
+                pipe.close()
+            except RuntimeError:
+                pass
+        try:
+            self.transport.close()
+        except RuntimeError:
+            pass
 
     def kill_now(self) -> None:
         """Synchronous: SIGKILL the whole session. Safe from any thread or after the loop closed."""
@@ -256,11 +291,8 @@ class BashSession:
         if shell.call is not None:
             shell.call.emitter.abort()
         shell.kill_now()
-        if shell.transport is not None and not shell.loop.is_closed():
-            try:
-                shell.transport.close()
-            except RuntimeError:
-                pass
+        if shell.transport is not None:
+            shell.close_transport()
 
     def kill_sync(self) -> None:
         """Kill everything and remove the script directory; no event loop needed (finalizers, atexit)."""
@@ -337,10 +369,8 @@ class BashSession:
         for scanner in shell.scanners.values():
             scanner.arm(token)
         shell.call = call
-        fmt = f"\\037\\036DC:{token}"
         shell.write((f'__dc_ret "${{__dc_rc:-0}}"; builtin source {shlex.quote(str(script))} < /dev/null; '
-                     f"__dc_rc=$?; builtin printf '{fmt}%s:%s\\036\\n' \"$__dc_rc\" \"$PWD\"; "
-                     f"builtin printf '{fmt}\\036\\n' >&2\n").encode())
+                     f"__dc_rc=$?; {_marker_commands(token)}\n").encode())
         try:
             await asyncio.wait({call.done, shell.exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             if not call.done.done() and shell.running:
@@ -395,6 +425,24 @@ class BashSession:
             outcome.shell_killed = True
             shell.kill_now()
             await asyncio.wait({shell.exited}, timeout=2.0)
+        elif call.done.done():
+            await self._sync(shell, call, sorted(pid for pid, _ in signalled))
+
+    @staticmethod
+    async def _sync(shell: _Shell, call: _Call, killed: list[int]) -> None:
+        """One more round trip that ``wait``s for the killed jobs, so bash does not print ``Killed ...``
+        notices about them at the top of the next call."""
+        first_done = call.done
+        call.token = secrets.token_hex(8)
+        call.markers.clear()
+        call.done = shell.loop.create_future()
+        for scanner in shell.scanners.values():
+            scanner.arm(call.token)
+        reap = f"builtin wait {' '.join(map(str, killed))} 2>/dev/null; " if killed else ""
+        shell.write(f"{reap}{_marker_commands(call.token)}\n".encode())
+        await asyncio.wait({call.done, shell.exited}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+        if not call.done.done():
+            call.done = first_done
 
     async def _on_shell_gone(self, shell: _Shell, outcome: CommandOutcome) -> None:
         """The shell exited during the command (``exit``, ``exec``, ``set -e``...) or was killed by us."""
