@@ -2,9 +2,12 @@
 
 ``streamlit_app.py`` (the file ops pass to ``streamlit run``) only bootstraps the import path and
 calls ``main()`` here. Each script run draws the stored history; a turn runs in a ``TurnRunner``
-thread and a fragment polls its ``LiveTurn`` a few times a second (that poll is the coalescing: the
-page redraws at most ``POLL_S``-often however fast the deltas come). When the turn ends the fragment
-reruns the whole page, which moves the turn into the stored history.
+thread, and while it runs the script run polls its ``LiveTurn`` every ``POLL_S`` and redraws only the
+segments that changed (``_ui_live``). The loop's events reach the ``LiveTurn`` through a
+``StreamingSession`` with a ``Coalescer`` (at most 10 updates a second), so a fast stream costs the
+page a bounded number of redraws. A click (Stop, a new message, a sidebar change) interrupts the
+polling script run, not the turn; the next run picks the turn up again. When the turn ends the page
+reruns, which moves the turn into the stored history.
 
 Which loop runs is decided per turn from the runtime toggles: ``use_unified_streaming`` on gives the
 unified streaming loop with live rendering; off gives the host's original ``sampling_loop`` with
@@ -23,6 +26,7 @@ from typing import Any
 
 import streamlit as st
 
+from . import _ui_live as live
 from . import _ui_render as render
 from . import _ui_settings as settings
 from . import _ui_turn as turn_mod
@@ -30,7 +34,7 @@ from . import toggles
 from ._ui_runner import CANCELLED, COMPLETED, TurnRunner
 
 ENV_HOST_PACKAGE = "DC_UI_HOST_PACKAGE"
-POLL_S = 0.2  # live view refresh period: at most 5 redraws per second
+POLL_S = 0.1  # live view poll period (the Coalescer upstream already limits updates to 10/s)
 STOP_WAIT_S = 10.0  # how long Stop waits for the loop to close the turn
 
 STREAMLIT_STYLE = """
@@ -113,7 +117,7 @@ def main() -> None:
             _start_turn(host_loop, streaming, toggle_state.enabled("use_streaming_thinking"))
         if _running() is not None:
             st.button("Stop", key="dc_stop", icon=":material/stop_circle:", on_click=_stop_turn, help="Cancel this turn; the history stays valid.")
-            _live_view()
+            _follow_turn()
 
     with http_logs:
         for identity, (request, response) in list(st.session_state.responses.items()):
@@ -188,17 +192,18 @@ def _commit_if_finished() -> None:
     state.dc_live = None
 
 
-@st.fragment(run_every=POLL_S)
-def _live_view() -> None:
+def _follow_turn() -> None:
+    """Draw the running turn until it ends, then rerun the page to move it into the history."""
     runner = _running()
     job = st.session_state.get("dc_live")
     if runner is None or not isinstance(job, turn_mod.TurnJob):
         return
-    snap = job.live.snapshot()
-    render.render_live(snap, hide_images=st.session_state.hide_images, stream_thinking=job.stream_thinking)
-    st.caption(turn_mod.progress_caption(snap, runner, time.monotonic()))
-    if runner.done:
-        st.rerun(scope="app")
+    view, status = live.make_view(hide_images=st.session_state.hide_images, stream_thinking=job.stream_thinking)
+    live.follow(
+        job.live, view, status, lambda: runner.done,
+        lambda snap: turn_mod.progress_caption(snap, runner, time.monotonic()), POLL_S,
+    )
+    st.rerun()
 
 
 def _reset(versions: tuple[str, ...]) -> None:

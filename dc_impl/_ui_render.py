@@ -1,9 +1,8 @@
 """Streamlit rendering for the Claude DC page: history (as upstream shows it) and the live turn.
 
 History rendering follows upstream's ``_render_message``: one chat message per block, tool results
-from ``st.session_state.tools`` (the API's ``tool_result`` is not enough to render). The live turn
-is a ``_ui_state.LiveTurn`` snapshot: text as it streams, thinking in a collapsible expander, each
-tool call as soon as it started with its output growing, retry notices where discarded text was.
+from ``st.session_state.tools`` (the API's ``tool_result`` is not enough to render), thinking in a
+collapsed expander. The live turn is drawn by ``_ui_live``, which uses ``render_live_tool`` here.
 """
 
 from __future__ import annotations
@@ -113,36 +112,8 @@ def render_turn_note(note: dict[str, Any]) -> None:
         st.caption(summary)
 
 
-def _segment_key(seg: ui.Segment) -> str:
-    return "-".join(str(k) for k in seg.key)
-
-
-def render_live(turn: ui.LiveTurn, *, hide_images: bool, stream_thinking: bool) -> None:
-    """The turn in progress, from a snapshot (never holds the lock while drawing)."""
-    with st.chat_message(BOT):
-        if not turn.segments:
-            st.caption("Waiting for the model…")
-        for seg in turn.segments:
-            if seg.kind == ui.TEXT:
-                st.markdown(seg.text)
-            elif seg.kind == ui.THINKING:
-                _render_thinking(seg, stream_thinking=stream_thinking)
-            elif seg.kind == ui.NOTICE:
-                st.info(seg.text, icon=":material/replay:")
-            elif seg.kind == ui.TOOL:
-                _render_tool(seg, hide_images=hide_images)
-
-
-def _render_thinking(seg: ui.Segment, *, stream_thinking: bool) -> None:
-    label = "Thinking" if seg.closed else "Thinking…"
-    with st.expander(label, expanded=True):
-        if stream_thinking or seg.closed:
-            st.markdown(seg.text)
-        else:
-            st.caption(f"{len(seg.text)} characters so far; shown when the block is complete.")
-
-
-def _render_tool(seg: ui.Segment, *, hide_images: bool) -> None:
+def render_live_tool(seg: ui.Segment, *, hide_images: bool) -> None:
+    """A tool call of the live turn: its input, state, streamed output, then its result."""
     st.code(ui.tool_input_text(seg))
     if seg.status in (ui.TOOL_INPUT, ui.TOOL_RUNNING):
         label = "preparing" if seg.status == ui.TOOL_INPUT else "running"

@@ -17,6 +17,7 @@ from . import _ui_state as ui
 from ._compat import ToolResult
 from ._ui_runner import CANCELLED, FAILED, TurnRunner
 
+UPDATES_PER_S = 10.0  # coalesced delta flushes into the live view
 INTERRUPT_TEXT = "(user stopped or interrupted and wrote the following)"
 INTERRUPT_TOOL_ERROR = "human stopped or interrupted tool execution"
 
@@ -72,9 +73,14 @@ class TurnJob:
 
     async def run(self) -> list[dict[str, Any]]:
         if self.streaming:
+            from .streaming_enhancements import StreamingSession
             from .unified_streaming_loop import sampling_loop as unified_loop
 
-            result = await unified_loop(**self.loop_kwargs(), stream_callback=self.on_event)
+            session = StreamingSession(sink=self.on_event, max_updates_per_s=UPDATES_PER_S)
+            try:
+                result = await unified_loop(**self.loop_kwargs(), stream_callback=session)
+            finally:
+                session.close()  # flush what the coalescer still holds, also on cancel
         else:
             result = await self.original_loop(**self.loop_kwargs())
         return list(result) if result is not None else self.messages

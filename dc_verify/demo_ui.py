@@ -144,6 +144,10 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
         proc.wait(timeout)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dc_verify.demo_ui", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8501)
@@ -152,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--before", action="store_true", help="run the stand-in upstream streamlit.py (no streaming)")
     mode.add_argument("--no-streaming", action="store_true", help="our app with use_unified_streaming off")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` and `timeout` stop the demo as Ctrl-C does
 
     work = Path(tempfile.mkdtemp(prefix="dc-demo-ui-"))
     streaming = not (args.before or args.no_streaming)

@@ -306,3 +306,99 @@ def test_bootstrap_imports_the_page_from_this_checkout(tmp_path: Path) -> None:
                  {"PYTHONPATH": str(ROOT / "examples"), "DC_UI_HOST_PACKAGE": "computer_use_demo"})
     assert got == {"page": "dc_impl._ui_app", "host": "computer_use_demo", "loop": "computer_use_demo.loop",
                    "has_sampling_loop": True}
+
+
+# --- a turn through the real loops, against the scripted Messages API -------------------------
+
+SLOW = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen"
+
+
+def _params() -> turn_mod.TurnParams:
+    return turn_mod.TurnParams(
+        model="claude-sonnet-4-20250514", provider="anthropic", system_prompt_suffix="", api_key="sk-test",
+        only_n_most_recent_images=3, max_tokens=4096, tool_version="computer_use_20250429",
+        thinking_budget=None, token_efficient_tools_beta=False,
+    )
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    from dc_verify.scripted_server import ScriptedServer
+
+    toggles = tmp_path / "feature_toggles.json"
+    toggles.write_text(json.dumps({"revision": 1, "use_streaming_bash": False, "use_streaming_file": False,
+                                   "use_streaming_screenshot": False, "use_unified_streaming": True,
+                                   "use_streaming_thinking": True}))
+    monkeypatch.setenv("DC_TOGGLES_FILE", str(toggles))
+    monkeypatch.syspath_prepend(str(ROOT / "examples"))
+
+    def start(scenario: dict[str, Any]) -> ScriptedServer:
+        srv = ScriptedServer(scenario).start()
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+        servers.append(srv)
+        return srv
+
+    servers: list[ScriptedServer] = []
+    yield start
+    for srv in servers:
+        srv.stop()
+
+
+def _job(messages: list[dict[str, Any]], *, streaming: bool) -> turn_mod.TurnJob:
+    import computer_use_demo.loop as host_loop  # the stand-in tree, from examples/
+
+    return turn_mod.TurnJob(params=_params(), messages=list(messages), streaming=streaming, stream_thinking=True,
+                            original_loop=host_loop.sampling_loop)
+
+
+USER_HI = [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]
+
+
+def test_streamed_turn_fills_the_live_view_and_the_history(scripted: Any) -> None:
+    srv = scripted({"name": "t", "turns": [{"event_delay_s": 0.005, "blocks": [
+        {"type": "thinking", "thinking": "pondering", "signature": "sig1"},
+        {"type": "text", "text": SLOW, "chunk_size": 7}]}]})
+    job = _job(USER_HI, streaming=True)
+    runner = TurnRunner(job.run).start()
+    assert runner.wait(30) and runner.outcome == COMPLETED, runner.error
+    snap = job.live.snapshot()
+    assert [(s.kind, s.text) for s in snap.segments] == [(ui.THINKING, "pondering"), (ui.TEXT, SLOW)]
+    assert snap.version > 5, "text arrived as many deltas"
+    assert runner.result[-1]["role"] == "assistant" and len(runner.result) == 2
+    assert job.responses and srv.violations == []
+    assert "first token" in turn_mod.turn_note(snap, runner)["summary"]
+
+
+def test_stop_mid_stream_appends_nothing_and_the_next_turn_is_valid(scripted: Any) -> None:
+    # The first attempt stalls after two deltas (the user stops it there); a stream the client left is
+    # not consumed, so the next request gets attempt 2 of the same turn, served without the stall.
+    srv = scripted({"name": "t", "turns": [
+        {"event_delay_s": 0.005, "blocks": [{"type": "text", "text": SLOW, "chunk_size": 4}],
+         "inject": [{"kind": "stall", "at": "after_delta:2", "seconds": 30, "times": 1}]},
+    ]})
+    job = _job(USER_HI, streaming=True)
+    runner = TurnRunner(job.run).start()
+    deadline = time.monotonic() + 20
+    while not job.live.snapshot().segments and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert runner.cancel() and runner.wait(10)
+    assert runner.outcome == CANCELLED
+    assert job.messages == USER_HI, "phase (a): nothing is appended for a cancelled stream"
+    assert srv.t_message_stop(0) is None
+    history = list(job.messages)
+    turn_mod.add_user_text(history, "still there?", turn_mod.interruption_blocks(history, {}, interrupted=True))
+    nxt = _job(history, streaming=True)
+    second = TurnRunner(nxt.run).start()
+    assert second.wait(30) and second.outcome == COMPLETED, second.error
+    assert srv.violations == [] and second.result[-1]["content"][0]["text"] == SLOW
+    assert [r.attempt for r in srv.requests] == [1, 2]
+
+
+def test_original_loop_renders_whole_blocks(scripted: Any) -> None:
+    srv = scripted({"name": "t", "turns": [{"blocks": [{"type": "text", "text": "block level"}]}]})
+    job = _job(USER_HI, streaming=False)
+    runner = TurnRunner(job.run).start()
+    assert runner.wait(30) and runner.outcome == COMPLETED, runner.error
+    snap = job.live.snapshot()
+    assert [(s.kind, s.text, s.closed) for s in snap.segments] == [(ui.TEXT, "block level", True)]
+    assert snap.version == 1 and srv.requests[0].body.get("stream") is not True
