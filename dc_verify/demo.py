@@ -24,6 +24,7 @@ from .checks.sandbox import apply_breakage
 from .demo_steps import PROJECT_ROOT, DemoRunner, StepOutcome
 
 BROKEN_VERSION = "9.9.9"
+FRESH_VERSION = "1.0.0"
 DEMO_PROMPT = "Run a quick health check, then write and show a notes file."
 PROJECT_COPY_ITEMS = ("dc_impl", "dc_deploy", "dc_verify", "manifests", "integrate_streaming.py",
                       "verify_streaming.py")
@@ -42,11 +43,25 @@ def _copy_project(dest: Path) -> Path:
     return dest
 
 
-def run_demo(console: Console, workdir: Path) -> list[StepOutcome]:
+def _fresh_manifest(d: DemoRunner) -> bool:
+    """Build a manifest of the current sources (for development checkouts whose shipped one lags)."""
+    d.heading(0, "Build a manifest of the current sources (--fresh-manifest)")
+    out = d.workdir / "manifests" / f"streaming-{FRESH_VERSION}.json"
+    rc, _, err = d.run([d.integrate_script, "--build-manifest", "--version", FRESH_VERSION, "--output", out])
+    if rc != 0 or not out.is_file():
+        d.record(StepOutcome(0, "Build a fresh manifest", "failed", f"--build-manifest exited {rc}: {err[-300:]}"))
+        return False
+    d.manifest = out
+    return True
+
+
+def run_demo(console: Console, workdir: Path, *, fresh_manifest: bool = False) -> list[StepOutcome]:
     d = DemoRunner(console, workdir)
     d.prepare_target()
     have_installer = d.integrate_script.is_file()
     missing = f"{d.integrate_script.name} is not in this checkout yet"
+    if have_installer and fresh_manifest and not _fresh_manifest(d):
+        return d.outcomes
 
     d.step(1, "Verify the implementation (the project's own dc_impl)",
            [d.verify_script], expect_rc=0, read_only=True)
@@ -74,6 +89,7 @@ def run_demo(console: Console, workdir: Path) -> list[StepOutcome]:
         _broken_release_step(d)
         backup = d.backup_with_reason("demo step 3")
         if backup is None:
+            d.heading(7, "Restore an earlier backup")
             d.record(StepOutcome(7, "Restore an earlier backup", "failed",
                                  "no backup with reason 'demo step 3' in --list-backups --json"))
         else:
@@ -141,13 +157,15 @@ def _chat_step(d: DemoRunner) -> None:
 @click.option("--keep", is_flag=True, help="Keep the temporary directory (production copy, backups).")
 @click.option("--workdir", type=click.Path(path_type=Path, file_okay=False),
               help="Use this (new or empty) directory instead of a temporary one; implies --keep.")
-def main(keep: bool, workdir: Path | None) -> None:
+@click.option("--fresh-manifest", is_flag=True,
+              help="Deploy a manifest built from the current sources instead of the shipped release manifest.")
+def main(keep: bool, workdir: Path | None, fresh_manifest: bool) -> None:
     """Run the rollout demo on a fresh copy of examples/computer_use_demo."""
     console = Console()
     base = workdir or Path(tempfile.mkdtemp(prefix="dc-demo-"))
     base.mkdir(parents=True, exist_ok=True)
     try:
-        outcomes = run_demo(console, base)
+        outcomes = run_demo(console, base, fresh_manifest=fresh_manifest)
     finally:
         if keep or workdir:
             console.print(f"[dim]kept {base}[/]")

@@ -75,6 +75,7 @@ class DemoRunner:
         self.verify_script = PROJECT_ROOT / "verify_streaming.py"
         self.integrate_script = PROJECT_ROOT / "integrate_streaming.py"
         self.outcomes: list[StepOutcome] = []
+        self.manifest: Path | None = None  # None: the installer's default (newest shipped manifest)
 
     def prepare_target(self) -> None:
         shutil.copytree(PROJECT_ROOT / "examples" / "computer_use_demo", self.target,
@@ -84,7 +85,8 @@ class DemoRunner:
         self.console.print(f"backups:         {self.backups}\n")
 
     def integrate(self, *args: str) -> list[Any]:
-        return [self.integrate_script, "--target", self.target, "--backup-dir", self.backups, *args]
+        manifest = ["--manifest", self.manifest] if self.manifest is not None else []
+        return [self.integrate_script, "--target", self.target, "--backup-dir", self.backups, *manifest, *args]
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
