@@ -148,7 +148,7 @@ def flips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return run_child(tmp_path, site, [
         {"toggles": toggles(), "stream_callback": True},
         {"toggles": toggles(use_unified_streaming=True), "stream_callback": True},
-        {"toggles": toggles(use_streaming_bash=True, use_streaming_file=True), "run": False},
+        {"toggles": toggles(use_streaming_bash=True, use_streaming_file=True)},
         {"toggles": toggles(use_streaming_bash=True), "run": False},
         {"toggles": toggles(), "stream_callback": True},
     ], reinstall=[1])
@@ -177,16 +177,18 @@ def test_unified_streaming_on_runs_the_streaming_loop(flips: dict[str, Any]) -> 
     assert "text_delta" in call["events"] and call["events"][-1] == "done"
 
 
-def test_tool_groups_follow_the_toggles(flips: dict[str, Any]) -> None:
+def test_tool_groups_follow_the_toggles_even_for_the_original_loop(flips: dict[str, Any]) -> None:
     both, bash_only = flips["calls"][2], flips["calls"][3]
     assert both["tool_classes"] == ["ComputerTool20250124", "StreamingEditTool20250429", "StreamingBashTool"]
+    assert both["streamed"] == [False, False]  # the original loop ran, with the streaming bash tool
+    assert_upstream_shape(both, 2)
     assert bash_only["tool_classes"] == ["ComputerTool20250124", "EditTool20250429", "StreamingBashTool"]
 
 
 def test_flip_back_without_restart(flips: dict[str, Any]) -> None:
     last = flips["calls"][4]
     assert last["streamed"] == [False, False] and last["tool_classes"][2] == "BashTool20250124"
-    assert_upstream_shape(last, 2)
+    assert_upstream_shape(last, 3)
 
 
 def test_a_broken_hook_never_breaks_the_host_loop(tmp_path: Path) -> None:

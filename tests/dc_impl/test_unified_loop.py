@@ -331,3 +331,57 @@ def test_own_tool_set_outside_a_host_tree_uses_the_streaming_tools() -> None:
                 asyncio.run(tool.aclose())
     with pytest.raises(KeyError):
         resolve_tool_set("computer_use_19990101", ToggleState())
+
+
+# ----------------------------------------------------------------------------------------------- drop-in
+
+
+def standin_loop(monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "examples"))
+    import computer_use_demo.loop as standin
+
+    return standin
+
+
+def test_signature_is_upstreams_plus_optional_extras(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ast
+    import inspect
+
+    from dc_impl.unified_streaming_loop import sampling_loop
+
+    standin = standin_loop(monkeypatch)
+    ours, theirs = inspect.signature(sampling_loop).parameters, inspect.signature(standin.sampling_loop).parameters
+    for name, param in theirs.items():
+        assert ours[name].kind is param.kind and ours[name].default == param.default, name
+    for name in set(ours) - set(theirs):
+        assert ours[name].default is not inspect.Parameter.empty, name
+    # every keyword the stand-in's streamlit app passes is accepted
+    tree = ast.parse(Path(standin.__file__).with_name("streamlit.py").read_text())
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "sampling_loop"]
+    assert calls and all(kw.arg in ours for call in calls for kw in call.keywords)
+
+
+async def test_drop_in_gives_the_standin_callers_the_same_turn(serve, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only upstream keywords, default tools: same history shape and callback counts as the stand-in."""
+    from dc_impl.unified_streaming_loop import sampling_loop
+
+    standin = standin_loop(monkeypatch)
+    runs = {}
+    for name, loop_fn in (("standin", standin.sampling_loop), ("ours", sampling_loop)):
+        srv = serve(load_scenario("bash_tool"))
+        counts = {"output": 0, "tool": 0, "api": 0}
+        messages = await loop_fn(
+            model="claude-sonnet-4-6", provider=standin.APIProvider.ANTHROPIC, system_prompt_suffix="",
+            messages=[user("say hi")], api_key="test", tool_version="computer_use_20250429",
+            output_callback=lambda b, c=counts: c.__setitem__("output", c["output"] + 1),
+            tool_output_callback=lambda r, i, c=counts: c.__setitem__("tool", c["tool"] + 1),
+            api_response_callback=lambda q, r, e, c=counts: c.__setitem__("api", c["api"] + 1))
+        assert srv.violations == []
+        runs[name] = (messages, counts, [bool(r.body.get("stream")) for r in srv.requests])
+    (theirs, their_counts, their_stream), (ours, our_counts, our_stream) = runs["standin"], runs["ours"]
+    assert our_counts == their_counts == {"output": 3, "tool": 1, "api": 2}
+    assert their_stream == [False, False] and our_stream == [True, True]
+    assert [(m["role"], [b["type"] for b in m["content"]]) for m in ours] == \
+        [(m["role"], [b["type"] for b in m["content"]]) for m in theirs]
+    assert [b.get("text") for b in ours[1]["content"]] == [b.get("text") for b in theirs[1]["content"]]
+    assert result_text(ours[2]["content"][0]).strip() == result_text(theirs[2]["content"][0]).strip() == "hi"
