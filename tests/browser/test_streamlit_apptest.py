@@ -1,0 +1,139 @@
+"""The two Streamlit apps under Streamlit's own headless test runner (``streamlit.testing.v1.AppTest``),
+without a browser: the stand-in upstream ``streamlit.py`` (block-level rendering, the "before" of the
+demo) and our app's settings surface; plus ``LiveView``'s redraw bookkeeping with recording
+placeholders. Both apps talk to the scripted Messages API over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+if importlib.util.find_spec("streamlit") is None:
+    pytest.skip("streamlit is not installed (pip install streamlit)", allow_module_level=True)
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from dc_impl import _ui_live as live  # noqa: E402
+from dc_impl import _ui_state as ui  # noqa: E402
+from dc_impl import stream_events as ev  # noqa: E402
+from dc_verify.scripted_server import ScriptedServer  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+UPSTREAM_KEYS = {
+    "messages", "api_key", "provider", "provider_radio", "model", "auth_validated", "responses", "tools",
+    "only_n_most_recent_images", "custom_system_prompt", "hide_images", "token_efficient_tools_beta",
+    "in_sampling_loop", "tool_versions", "output_tokens", "max_output_tokens", "thinking_budget",
+}
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
+    monkeypatch.syspath_prepend(str(ROOT / "examples"))
+    monkeypatch.setenv("HOME", str(tmp_path))  # upstream keeps the key in ~/.anthropic
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-apptest")
+    monkeypatch.setenv("HIDE_WARNING", "1")
+    servers: list[ScriptedServer] = []
+
+    def serve(scenario: dict[str, Any]) -> ScriptedServer:
+        srv = ScriptedServer(scenario).start()
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+        servers.append(srv)
+        return srv
+
+    yield serve
+    for srv in servers:
+        srv.stop()
+
+
+def test_upstream_standin_renders_whole_blocks_after_the_turn(env: Any) -> None:
+    srv = env({"name": "standin", "turns": [
+        {"blocks": [{"type": "text", "text": "Let me check."},
+                    {"type": "tool_use", "id": "toolu_apt", "name": "bash", "input": {"command": "echo standin-ok"}}]},
+        {"blocks": [{"type": "text", "text": "All done."}]},
+    ]})
+    at = AppTest.from_file(str(ROOT / "examples" / "computer_use_demo" / "streamlit.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert [k for k in sorted(UPSTREAM_KEYS) if k not in at.session_state] == []
+    labels = {w.label for w in at.sidebar.text_input} | {w.label for w in at.sidebar.number_input}
+    assert {"Model", "Anthropic API Key", "Only send N most recent images", "Thinking Budget"} <= labels
+    at.chat_input[0].set_value("run echo").run()
+    assert not at.exception
+    shown = [m.markdown[0].value if m.markdown else m.code[0].value for m in at.chat_message]
+    assert shown[0] == "run echo"
+    assert "Let me check." in shown and "All done." in shown
+    assert any("standin-ok" in s for s in shown), shown  # the tool result, rendered once it finished
+    assert srv.violations == [] and all(r.body.get("stream") is not True for r in srv.requests)
+    assert at.session_state["in_sampling_loop"] is False
+
+
+def test_our_app_keeps_upstreams_settings_and_state(env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    env({"name": "idle", "turns": []})
+    monkeypatch.setenv("DC_UI_HOST_PACKAGE", "computer_use_demo")
+    at = AppTest.from_file(str(ROOT / "dc_impl" / "streamlit_app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert [k for k in sorted(UPSTREAM_KEYS) if k not in at.session_state] == []
+    assert [r.label for r in at.sidebar.radio] == ["API Provider", "Tool Versions"]
+    assert {c.label for c in at.sidebar.checkbox} == {
+        "Hide screenshots", "Enable token-efficient tools beta", "Thinking Enabled"}
+    assert any("use_unified_streaming" in c.value for c in at.sidebar.caption)
+    assert [b.label for b in at.sidebar.button] == ["Reset"]
+    at.sidebar.text_input(key="model").set_value("claude-3-7-sonnet-20250219").run()
+    assert at.session_state["tool_versions"] == "computer_use_20250124"
+
+
+class _Recorder:
+    """Stands in for an ``st.empty()`` placeholder / container and records what is drawn."""
+
+    def __init__(self, log: list[tuple[str, Any]]) -> None:
+        self.log = log
+
+    def empty(self) -> _Recorder:
+        self.log.append(("empty", None))
+        return _Recorder(self.log)
+
+    def container(self) -> _Recorder:
+        return self
+
+    def expander(self, label: str, expanded: bool = False) -> _Recorder:
+        self.log.append(("expander", label))
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *a, **k: self.log.append((name, a[0] if a else None))
+
+
+def test_live_view_redraws_only_changed_segments_and_clears_discarded_ones() -> None:
+    log: list[tuple[str, Any]] = []
+    view = live.LiveView(_Recorder(log), hide_images=False, stream_thinking=True)
+    turn = ui.LiveTurn()
+    for e in (ev.ThinkingDelta(iteration=0, index=0, thinking="hm"), ev.TextDelta(iteration=0, index=1, text="Hi")):
+        ui.apply_event(turn, e)
+    view.update(turn.snapshot())
+    assert ("expander", "Thinking") in log and ("markdown", "Hi") in log
+    drawn = view.redraws
+    view.update(turn.snapshot())
+    assert view.redraws == drawn, "an unchanged snapshot draws nothing"
+    ui.apply_event(turn, ev.TextDelta(iteration=0, index=1, text=" there"))
+    log.clear()
+    view.update(turn.snapshot())
+    assert log == [("markdown", "Hi there")] and view.redraws == drawn + 1
+    ui.apply_event(turn, ev.Retry(iteration=0, attempt=0, delay_s=0.1, error="x", error_type="overloaded_error"))
+    log.clear()
+    view.update(turn.snapshot())
+    assert log.count(("empty", None)) >= 2, "both discarded slots were cleared"
+    assert any(name == "info" for name, _ in log) and set(view.slots) == {("retry", 0, 0)}
+
+
+def test_hidden_thinking_redraws_only_when_complete() -> None:
+    seg = ui.Segment(kind=ui.THINKING, key=(0, 0), text="x" * 50)
+    grown = ui.Segment(kind=ui.THINKING, key=(0, 0), text="x" * 60)
+    assert live.signature(seg, stream_thinking=False) == live.signature(grown, stream_thinking=False)
+    assert live.signature(seg, stream_thinking=True) != live.signature(grown, stream_thinking=True)
+    grown.closed = True
+    assert live.signature(seg, stream_thinking=False) != live.signature(grown, stream_thinking=False)
