@@ -150,20 +150,38 @@ async def test_eager_tools_off_starts_tools_after_the_message(serve) -> None:
 # --------------------------------------------------------------------------------------------- failures
 
 
-@pytest.mark.parametrize("name", ["overloaded_midstream", "drop_midstream"])
-async def test_failure_before_any_tool_is_retried_and_ui_told_to_discard(serve, name: str) -> None:
-    srv = serve(load_scenario(name))
+MALFORMED = scenario({**text_turn("A fine answer after a glitch."),
+                      "inject": [{"kind": "malformed", "at": "after_delta:1", "times": 1}]})
+
+
+@pytest.mark.parametrize(("name", "error_type"), [("overloaded_midstream", "overloaded_error"),
+                                                  ("drop_midstream", "RemoteProtocolError"),
+                                                  ("malformed", "JSONDecodeError")])
+async def test_failure_before_any_tool_is_retried_and_ui_told_to_discard(serve, name: str, error_type: str) -> None:
+    srv = serve(MALFORMED if name == "malformed" else load_scenario(name))
     rec = Recorder()
     messages = await run_loop([user("x")], rec)
     assert srv.violations == []
     retry = rec.of("retry")
     assert len(retry) == 1 and retry[0].discard_partial is True and retry[0].attempt == 1
-    assert retry[0].error_type == ("overloaded_error" if name == "overloaded_midstream" else "RemoteProtocolError")
+    assert retry[0].error_type == error_type
     assert [e for _, _, e in rec.responses] == [None] * len(rec.responses)  # a recovered failure is not an error
     assert sum(1 for e in rec.of("tool_started")) == (1 if name == "drop_midstream" else 0)
     assert messages[-1]["role"] == "assistant" and rec.events[-1].outcome == "completed"
     # the retried message is not duplicated in history
     assert sum(1 for m in messages if m["role"] == "assistant") == len(srv.scenario.turns)
+
+
+async def test_retries_exhausted_reports_the_error_and_appends_nothing(serve) -> None:
+    srv = serve(scenario({**text_turn("Partial text that keeps failing."),
+                          "inject": [{"kind": "error", "at": "after_delta:1", "error_type": "api_error", "times": 9}]}))
+    rec = Recorder()
+    messages = await run_loop([user("x")], rec)
+    assert len(srv.requests) == 3 and [r.attempt for r in rec.of("retry")] == [1, 2]
+    assert len(messages) == 1  # R11a: the partial text was shown, never stored
+    errors = [e for _, _, e in rec.responses if e is not None]
+    assert len(errors) == 1 and errors[0].status_code == 200 and errors[0].type == "api_error"
+    assert rec.events[-1].outcome == "error" and rec.outputs == []
 
 
 async def test_status_529_is_retried_by_the_sdk(serve) -> None:
