@@ -110,6 +110,14 @@ def host_tool_groups() -> Mapping[str, Any] | None:
     return TOOL_GROUPS_BY_VERSION
 
 
+def beta_flag_for(tool_version: str) -> str | None:
+    """The computer-use beta flag of ``tool_version`` (host group, else our own table)."""
+    groups = host_tool_groups()
+    if groups is not None and tool_version in groups:
+        return groups[tool_version].beta_flag
+    return OWN_TOOL_GROUPS.get(tool_version, (None, ()))[0]
+
+
 @dataclass
 class ToolSet:
     tools: list[Any]
@@ -348,6 +356,6 @@ class ToolRunner:
 
 
 __all__ = [
-    "OWN_TOOL_GROUPS", "ToolRun", "ToolRunner", "ToolSet", "host_tool_groups", "resolve_tool_set",
+    "OWN_TOOL_GROUPS", "ToolRun", "ToolRunner", "ToolSet", "beta_flag_for", "host_tool_groups", "resolve_tool_set",
     "streaming_classes", "substitute_group", "substitute_tool_classes",
 ]

@@ -10,9 +10,13 @@ The set is open: a consumer must ignore kinds it does not know.
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
+
+log = logging.getLogger(__name__)
 
 
 def _now() -> float:
@@ -187,6 +191,19 @@ class Done(StreamEvent):
     error: str | None = None
 
 
+def safe_emitter(callback: Callable[[StreamEvent], Any] | None) -> Callable[[StreamEvent], None] | None:
+    """Wrap a UI callback so that its errors are logged, never raised into the loop (None stays None)."""
+    if callback is None:
+        return None
+
+    def emit(event: StreamEvent) -> None:
+        try:
+            callback(event)
+        except Exception:
+            log.exception("stream_callback failed on %s", event.kind)
+    return emit
+
+
 EVENT_TYPES: tuple[type[StreamEvent], ...] = (
     RequestStarted, TextDelta, ThinkingDelta, ToolInputProgress, ToolStarted, ToolOutputChunk,
     ToolFinished, Retry, Usage, Metrics, Done,
@@ -194,5 +211,5 @@ EVENT_TYPES: tuple[type[StreamEvent], ...] = (
 
 __all__ = [
     "EVENT_TYPES", "Done", "Metrics", "RequestStarted", "Retry", "StreamEvent", "TextDelta", "ThinkingDelta",
-    "ToolFinished", "ToolInputProgress", "ToolOutputChunk", "ToolStarted", "Usage",
+    "ToolFinished", "ToolInputProgress", "ToolOutputChunk", "ToolStarted", "Usage", "safe_emitter",
 ]

@@ -48,7 +48,7 @@ from ._loop_history import (
     classify_failure,
     results_message,
 )
-from ._loop_tools import OWN_TOOL_GROUPS, ToolRunner, ToolSet, host_tool_groups, resolve_tool_set
+from ._loop_tools import ToolRunner, ToolSet, beta_flag_for, resolve_tool_set
 from .stream_accumulator import (
     BlockClosed,
     InputAppended,
@@ -69,6 +69,7 @@ from .stream_events import (
     ThinkingDelta,
     ToolInputProgress,
     Usage,
+    safe_emitter,
 )
 
 log = logging.getLogger(__name__)
@@ -76,26 +77,6 @@ log = logging.getLogger(__name__)
 SYSTEM_PROMPT = host.SYSTEM_PROMPT
 APIProvider = host.APIProvider
 CUT_STOP_REASONS = {"max_tokens": "truncated", "model_context_window_exceeded": "truncated", "refusal": "refused"}
-
-
-def _safe_emitter(callback: Callable[[StreamEvent], Any] | None) -> Callable[[StreamEvent], None] | None:
-    """A UI callback error must never break the loop or the history: log it and go on."""
-    if callback is None:
-        return None
-
-    def emit(event: StreamEvent) -> None:
-        try:
-            callback(event)
-        except Exception:
-            log.exception("stream_callback failed on %s", event.kind)
-    return emit
-
-
-def _beta_flag_for(tool_version: str) -> str | None:
-    groups = host_tool_groups()
-    if groups is not None and tool_version in groups:
-        return groups[tool_version].beta_flag
-    return OWN_TOOL_GROUPS.get(tool_version, (None, ()))[0]
 
 
 @dataclass
@@ -376,7 +357,7 @@ async def sampling_loop(
     interleaved = bool(thinking_budget) and (tools is None or bool(tools))
     check_thinking_params(thinking_budget, max_tokens, interleaved=interleaved)
     if tools is not None:
-        toolset = ToolSet(list(tools), _beta_flag_for(tool_version), owned=False)
+        toolset = ToolSet(list(tools), beta_flag_for(tool_version), owned=False)
     else:
         toolset = resolve_tool_set(tool_version, current())
     betas = [toolset.beta_flag] if toolset.beta_flag else []
@@ -384,7 +365,7 @@ async def sampling_loop(
         betas.append(host.TOKEN_EFFICIENT_TOOLS_BETA_FLAG)
     if interleaved:
         betas.append(host.INTERLEAVED_THINKING_BETA_FLAG)
-    emit = _safe_emitter(stream_callback)
+    emit = safe_emitter(stream_callback)
     runner = ToolRunner(toolset.tools, emit or (lambda e: None), concurrency=tool_concurrency)
     params = {"model": model, "provider": provider, "system_prompt_suffix": system_prompt_suffix,
               "messages": messages, "output_callback": output_callback, "tool_output_callback": tool_output_callback,
