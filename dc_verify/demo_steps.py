@@ -107,7 +107,7 @@ class DemoRunner:
         if show:
             for stream in (proc.stdout, proc.stderr):
                 if stream.strip():
-                    self.console.print(Text.from_ansi(stream.rstrip("\n")))
+                    self.console.print(Text.from_ansi(stream.rstrip("\n")), soft_wrap=True)
             self.console.print(f"[dim]exit code {proc.returncode}[/]")
         return proc.returncode, proc.stdout, proc.stderr
 
@@ -136,9 +136,14 @@ class DemoRunner:
                 self.console.print(f"[bold {style}]{label}:[/] {shown}")
         if t_before != t_after:
             old, new = t_before or {}, t_after or {}
-            flips = [f"{k} {old.get(k)} -> {new.get(k)}" for k in sorted(set(old) | set(new))
-                     if old.get(k) != new.get(k)]
-            self.console.print(f"[bold]toggles:[/] {'; '.join(flips)}")
+            if not old or not new:
+                on = [k for k, v in sorted(new.items()) if v is True] or ["none"]
+                what = f"created (revision {new.get('revision')}), on: {', '.join(on)}" if new else "removed"
+                self.console.print(f"[bold]toggles file:[/] {what}")
+            else:
+                flips = [f"{k} {old.get(k)} -> {new.get(k)}" for k in sorted(set(old) | set(new))
+                         if old.get(k) != new.get(k)]
+                self.console.print(f"[bold]toggles:[/] {'; '.join(flips)}")
 
     def heading(self, number: int, title: str) -> None:
         self.console.print()
