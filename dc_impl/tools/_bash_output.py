@@ -38,7 +38,7 @@ def new_decoder() -> codecs.IncrementalDecoder:
 
 
 class MarkerScanner:
-    """Splits a byte stream at ``MARKER_LEAD + token + payload + MARKER_END``.
+    """Splits a byte stream at ``MARKER_LEAD + token + ":" + payload + MARKER_END``.
 
     While armed, bytes that might be the start of the marker are held back (at most the marker's
     length, and only when a read ends with ``\\x1f``), so nothing but the marker is ever withheld.
@@ -54,7 +54,7 @@ class MarkerScanner:
         return self._marker is not None
 
     def arm(self, token: str) -> None:
-        self._marker = MARKER_LEAD + token.encode("ascii")
+        self._marker = MARKER_LEAD + token.encode("ascii") + b":"
         self._held = b""
         self._in_payload = False
 

@@ -18,6 +18,7 @@ once both markers are read.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import secrets
 import shlex
@@ -36,6 +37,7 @@ from ._bash_output import BoundedText, MarkerScanner, OutputChunk, StreamCapture
 DEFAULT_ENV = {"PAGER": "cat", "GIT_PAGER": "cat", "MANPAGER": "cat", "SYSTEMD_PAGER": "cat",
                "GIT_TERMINAL_PROMPT": "0", "DEBIAN_FRONTEND": "noninteractive"}
 _STREAMS = {1: "stdout", 2: "stderr"}
+PIPE_SIZE = 1024 * 1024   # the unprivileged maximum (/proc/sys/fs/pipe-max-size) on stock Linux
 _INIT = b'__dc_ret() { return "$1"; }\n'
 
 
@@ -56,7 +58,7 @@ class CommandOutcome:
 
 def _marker_commands(token: str) -> str:
     """Shell text printing the stdout marker (with ``$__dc_rc`` and ``$PWD``) and the stderr marker."""
-    fmt = f"\\037\\036DC:{token}"
+    fmt = f"\\037\\036DC:{token}:"
     return (f"builtin printf '{fmt}%s:%s\\036\\n' \"$__dc_rc\" \"$PWD\"; "
             f"builtin printf '{fmt}\\036\\n' >&2")
 
@@ -82,6 +84,14 @@ class _Protocol(asyncio.SubprocessProtocol):
         assert isinstance(transport, asyncio.SubprocessTransport)
         self._shell.transport = transport
         self._shell.pid = transport.get_pid()
+        for fd in _STREAMS:   # bigger pipes: fewer reads and wakeups for large output, same latency
+            pipe = transport.get_pipe_transport(fd)
+            file = pipe.get_extra_info("pipe") if pipe is not None else None
+            if file is not None and hasattr(fcntl, "F_SETPIPE_SZ"):
+                try:
+                    fcntl.fcntl(file.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+                except OSError:
+                    pass
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
         self._shell.on_data(fd, data)

@@ -393,3 +393,72 @@ def test_runs_unchanged_when_deployed_inside_the_host_tree(tmp_path: Path) -> No
     proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == "OK", proc.stderr
+
+
+# -- building blocks --------------------------------------------------------------------------------
+
+def test_marker_found_at_every_split_position() -> None:
+    from dc_impl.tools._bash_output import MarkerScanner
+
+    stream = b"out \x1f\x1eDC:zz \x1f" + b"\x1f\x1eDC:abc12:0:/x y\x1e\n" + b"after"
+    for cut in range(len(stream) + 1):
+        scanner = MarkerScanner()
+        scanner.arm("abc12")
+        before, payloads, after = b"", [], b""
+        for part in (stream[:cut], stream[cut:]):
+            b, p, a = scanner.feed(part)
+            before, after = before + b, after + a
+            payloads += [p] if p is not None else []
+        assert (before, payloads, after) == (b"out \x1f\x1eDC:zz \x1f", [b"0:/x y"], b"after"), cut
+
+
+def test_capture_head_tail_exact_and_spill_only_when_capped(tmp_path: Path) -> None:
+    from dc_impl.tools._bash_output import StreamCapture, new_decoder
+
+    data = ("ab\u20acc\n" * 3000).encode() + b"\xff"
+    for max_chars, size in ((100, 7), (100000, 4096), (1000, 1)):
+        cap, dec = StreamCapture("stdout", max_chars, tmp_path), new_decoder()
+        for i in range(0, len(data), size):
+            cap.add_bytes(data[i:i + size])
+            cap.add_text(dec.decode(data[i:i + size]))
+        cap.add_text(dec.decode(b"", final=True))
+        text, full = cap.finish(), data.decode(errors="replace")
+        if max_chars >= len(full):
+            assert text == full and cap.spill_path is None
+        else:
+            assert text.startswith(full[:max_chars // 2]) and text.endswith(full[-(max_chars // 2):])
+            assert cap.spill_path is not None and cap.spill_path.read_bytes() == data
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+async def test_emitter_pauses_pipes_for_a_slow_async_callback() -> None:
+    from dc_impl.tools._bash_emit import Emitter
+
+    got: list[OutputChunk] = []
+    events: list[str] = []
+
+    async def slow(chunk: OutputChunk) -> None:
+        await asyncio.sleep(0.01)
+        got.append(chunk)
+
+    em = Emitter(slow, high_water=100)
+    em.bind(lambda: events.append("pause"), lambda: events.append("resume"))
+    texts = [f"{i:04d}|" for i in range(60)]
+    for i, text in enumerate(texts):
+        em.emit(OutputChunk(text, "stdout" if i < 40 else "stderr"))
+    assert await em.drain(10.0)
+    assert events == ["pause", "resume"]
+    assert "".join(c.text for c in got) == "".join(texts)
+    assert len(got) < 60 and {c.stream for c in got[-1:]} == {"stderr"}   # merged, streams kept apart
+
+
+@pytest.mark.parametrize(("command", "refused"), [
+    ("rm -rf /", True), ("sudo rm -fr ~", True), ("rm -r /*", True), ("rm -rf ./build /tmp/x", False),
+    (":(){ :|:& };:", True), ("mkfs.ext4 /dev/sdb1", True), ("dd if=/dev/zero of=/dev/sda", True),
+    ("dd if=a of=b.img", False), ("chmod -R 777 /", True), ("chmod -R 755 ./dist", False),
+    ("ls; reboot", True), ("echo reboot", False), ("git log --oneline", False),
+])
+def test_default_policy(command: str, refused: bool) -> None:
+    from dc_impl.tools.dc_bash import DEFAULT_POLICY
+
+    assert (DEFAULT_POLICY.check(command) is not None) is refused
