@@ -56,7 +56,7 @@ DEMO_SCENARIO: dict[str, Any] = {
         },
         {
             "event_delay_s": 0.04,
-            "blocks": [{"type": "text", "text": "The command printed five lines, each shown as it arrived.",
+            "blocks": [{"type": "text", "text": "The command printed five lines, one every half second.",
                         "chunk_size": 5}],
         },
     ],

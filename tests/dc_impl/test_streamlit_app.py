@@ -402,3 +402,18 @@ def test_original_loop_renders_whole_blocks(scripted: Any) -> None:
     snap = job.live.snapshot()
     assert [(s.kind, s.text, s.closed) for s in snap.segments] == [(ui.TEXT, "block level", True)]
     assert snap.version == 1 and srv.requests[0].body.get("stream") is not True
+
+
+def test_retry_replaces_the_discarded_partial_text_with_a_notice(scripted: Any) -> None:
+    srv = scripted({"name": "t", "turns": [{"event_delay_s": 0.005, "blocks": [
+        {"type": "text", "text": SLOW, "chunk_size": 5}],
+        "inject": [{"kind": "error", "at": "after_delta:3", "error_type": "overloaded_error", "times": 1}]}]})
+    job = _job(USER_HI, streaming=True)
+    runner = TurnRunner(job.run).start()
+    assert runner.wait(30) and runner.outcome == COMPLETED, runner.error
+    snap = job.live.snapshot()
+    assert [s.kind for s in snap.segments] == [ui.NOTICE, ui.TEXT]
+    assert "overloaded_error" in snap.segments[0].text and snap.segments[1].text == SLOW
+    note = turn_mod.turn_note(snap, runner)
+    assert note["notices"] == [snap.segments[0].text]
+    assert [r.attempt for r in srv.requests] == [1, 2] and srv.violations == []
