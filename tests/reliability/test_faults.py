@@ -77,20 +77,10 @@ CASES = [
 FAST = {"backup-copy-write-enospc", "replace-middle-fsync-eio", "flip-toggles-write-enospc", "journal-fsync-eio"}
 
 
-# A fault while the backup is being written escapes transaction.run as a bare OSError, so the CLI says
-# "internal error: OSError(...)" and asks for a bug report (the target itself is left untouched).
-BACKUP_STAGE = {"backup-copy-write-enospc", "backup-copy-fsync-eio", "backup-meta-fsync-eio", "flip-backup-fsync-eio",
-                "restore-backup-write-enospc"}
-BACKUP_BUG = pytest.mark.xfail(strict=True, reason="dc_deploy.transaction.run does not translate an OSError raised "
-                                                   "while creating the backup into a DeployError")
-
-
 def _params() -> list[object]:
     out = []
     for c in CASES:
         marks = [] if c[0] in FAST else [pytest.mark.slow]
-        if c[0] in BACKUP_STAGE:
-            marks.append(BACKUP_BUG)
         out.append(pytest.param(*c[1:], id=c[0], marks=marks))
     return out
 

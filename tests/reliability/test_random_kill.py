@@ -61,7 +61,7 @@ def _kill_once(root: Path, manifests: dict[str, Path], where: Path, rng: random.
     return {"signal": sig.name, "delay": delay, "rc": rc, "state": state, "mid_transaction": journal_at_kill}
 
 
-@pytest.mark.parametrize("runs", [pytest.param(10, id="10"), pytest.param(200, id="200", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("runs", [pytest.param(10, id="10"), pytest.param(200, id="200", marks=[pytest.mark.slow, pytest.mark.timeout(1200)])])
 def test_random_kill_during_integrate(runs: int, tmp_path: Path, project: tuple[Path, dict[str, Path]],
                                       record_property: Any) -> None:
     root, manifests = project

@@ -75,7 +75,7 @@ with open(out, "w") as fh:
 
 
 @pytest.mark.parametrize(("writers", "flips"), [pytest.param(4, 25, id="4x25"),
-                                                pytest.param(16, 200, id="16x200", marks=pytest.mark.slow)])
+                                                pytest.param(16, 200, id="16x200", marks=[pytest.mark.slow, pytest.mark.timeout(1200)])])
 def test_concurrent_flips_lose_nothing_and_reader_never_tears(writers: int, flips: int, tmp_path: Path,
                                                                project: tuple[Path, dict[str, Path]],
                                                                record_property: Any) -> None:
