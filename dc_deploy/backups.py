@@ -9,8 +9,11 @@ tells what became of that transaction: INCOMPLETE (running or crashed), COMMITTE
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import json
 import os
+import secrets
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,7 +22,7 @@ from typing import Any
 
 from . import failpoints
 from .errors import BackupNotFoundError, DeployError, IntegrityError, UsageError
-from .fsutil import FileState, atomic_copy, atomic_write_bytes, fsync_dir, sha256_file
+from .fsutil import TEMP_MARK, FileState, atomic_copy, atomic_write_bytes, fsync_dir, sha256_file
 
 STATUSES = ("COMMITTED", "FAILED", "ROLLED_BACK", "INCOMPLETE")
 META = "backup.json"
@@ -76,26 +79,47 @@ class BackupStore:
         self.root = root
 
     # ---- creation -------------------------------------------------------------------------------
-    def _allocate(self, stamp: str) -> Path:
-        self.root.mkdir(parents=True, exist_ok=True)
+    @staticmethod
+    def _tag(target: Path) -> str:
+        return hashlib.sha256(str(target).encode()).hexdigest()[:12]
+
+    def _publish(self, staging: Path, backup: Backup, stamp: str) -> None:
+        """Rename the staging directory (metadata already inside) to the first free backup id."""
         base = f"backup_{stamp}"
         for n in range(0, 100000):
             name = base if n == 0 else f"{base}_{n:03d}"
-            try:
-                os.mkdir(self.root / name)  # atomic: two writers never get the same id
-            except FileExistsError:
+            if (self.root / name).exists():
                 continue
+            backup.meta["id"] = name
+            self._write_meta(Backup(staging, backup.meta))
+            try:
+                os.rename(staging, self.root / name)  # fails if a backup took that id meanwhile
+            except OSError as exc:
+                if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                    continue
+                raise
             fsync_dir(self.root)
-            return self.root / name
+            backup.root = self.root / name
+            return
         raise DeployError(f"cannot allocate a backup id under {self.root}")
 
     def create(self, target: Path, states: dict[str, FileState], *, stamp: str, meta: dict[str, Any],
                progress: Callable[[int], None] | None = None) -> Backup:
-        """Copy every existing path in ``states`` (taken just before) and record the rest as absent."""
-        path = self._allocate(stamp)
-        backup = Backup(path, {**meta, "format": 1, "id": path.name, "status": "INCOMPLETE",
-                               "target": str(target), "files": {}, "bytes": 0})
-        self._write_meta(backup)
+        """Copy every existing path in ``states`` (taken just before) and record the rest as absent.
+
+        The directory is built under a staging name tagged with the target and only appears as
+        ``backup_<stamp>`` once its ``backup.json`` exists, so a crash never leaves an anonymous backup.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = self.root / f".stage-{self._tag(target)}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+        os.mkdir(staging)
+        backup = Backup(staging, {**meta, "format": 1, "id": None, "status": "INCOMPLETE",
+                                  "target": str(target), "files": {}, "bytes": 0})
+        try:
+            self._publish(staging, backup, stamp)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         try:
             self._copy_all(backup, target, states, progress)
         except BaseException as exc:
@@ -103,6 +127,23 @@ class BackupStore:
                 self.set_status(backup, "ROLLED_BACK", error=f"backup interrupted: {exc or type(exc).__name__}")
             raise
         return backup
+
+    def sweep(self, target: Path, live: str | None) -> None:
+        """After a crash: drop this target's staging dirs, half-deleted backups and temp files inside
+        unfinished backups (``live``: the backup a hot journal still needs, left alone)."""
+        if not self.root.is_dir():
+            return
+        tag = self._tag(target)
+        for entry in list(os.scandir(self.root)):
+            if entry.name.startswith(f".stage-{tag}") or entry.name.startswith(".deleting-"):
+                shutil.rmtree(entry.path, ignore_errors=True)
+        for b in self.for_target(target):
+            if b.status in ("INCOMPLETE", "ROLLED_BACK") and b.id != live:
+                for dirpath, _dirs, files in os.walk(b.root):
+                    for name in files:
+                        if TEMP_MARK in name:
+                            with contextlib.suppress(FileNotFoundError):
+                                os.unlink(os.path.join(dirpath, name))
 
     def _copy_all(self, backup: Backup, target: Path, states: dict[str, FileState],
                   progress: Callable[[int], None] | None) -> None:

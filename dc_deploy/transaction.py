@@ -37,6 +37,7 @@ from .fsutil import (
     file_state,
     make_dirs,
     remove_path,
+    sweep_temps,
 )
 from .journal import Journal
 from .verifyrun import VerifyResult, run_verification
@@ -251,6 +252,9 @@ class Recovery:
 def recover(target: Path, store: BackupStore, ctx: Context) -> Recovery | None:
     """Finish or roll back an interrupted transaction (the caller holds the lock)."""
     jr = journal.read(target)
+    store.sweep(target, live=jr.backup_id if jr else None)
+    for d in (target, target / "dc_impl"):  # a crash while writing the first journal leaves its temp file
+        sweep_temps(d)
     if jr is None:
         return None
     backup = store._load(Path(jr.backup_root))  # noqa: SLF001 - same package

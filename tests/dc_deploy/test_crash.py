@@ -97,6 +97,9 @@ def test_kill_at_failpoint_then_recover(point: str, operation: str, expect: str,
         assert status["installed"] and status["drift"] == [] and status["interrupted"] is None
         assert status["last_backup"]["status"] == "COMMITTED"
     assert not any(".dc-tmp-" in p for p in after)
+    backup_dir = Path(cli_env["DC_BACKUP_DIR"])
+    strays = [p for p in backup_dir.rglob("*") if ".dc-tmp-" in p.name or p.name.startswith((".stage-", ".deleting-"))]
+    assert strays == []
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, pytest.param(signal.SIGINT, marks=pytest.mark.slow)])
