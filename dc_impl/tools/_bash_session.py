@@ -18,7 +18,6 @@ once both markers are read.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
 import secrets
 import shlex
@@ -32,13 +31,11 @@ from pathlib import Path
 
 from . import _bash_procs as procs
 from ._bash_emit import Emitter
-from ._bash_output import BoundedText, MarkerScanner, OutputChunk, StreamCapture, new_decoder
+from ._bash_output import BoundedText, OutputChunk, StreamCapture
+from ._bash_shell import STREAMS, Call, Shell, marker_commands
 
 DEFAULT_ENV = {"PAGER": "cat", "GIT_PAGER": "cat", "MANPAGER": "cat", "SYSTEMD_PAGER": "cat",
                "GIT_TERMINAL_PROMPT": "0", "DEBIAN_FRONTEND": "noninteractive"}
-_STREAMS = {1: "stdout", 2: "stderr"}
-PIPE_SIZE = 1024 * 1024   # the unprivileged maximum (/proc/sys/fs/pipe-max-size) on stock Linux
-_INIT = b'__dc_ret() { return "$1"; }\n'
 
 
 @dataclass
@@ -56,194 +53,8 @@ class CommandOutcome:
     duration: float = 0.0
 
 
-def _marker_commands(token: str) -> str:
-    """Shell text printing the stdout marker (with ``$__dc_rc`` and ``$PWD``) and the stderr marker."""
-    fmt = f"\\037\\036DC:{token}:"
-    return (f"builtin printf '{fmt}%s:%s\\036\\n' \"$__dc_rc\" \"$PWD\"; "
-            f"builtin printf '{fmt}\\036\\n' >&2")
-
-
-class _Call:
-    def __init__(self, token: str, captures: dict[int, StreamCapture], emitter: Emitter,
-                 done: asyncio.Future[None], preexisting: set[procs.ProcKey]) -> None:
-        self.token = token
-        self.captures = captures
-        self.emitter = emitter
-        self.done = done
-        self.preexisting = preexisting
-        self.markers: set[int] = set()
-        self.exit_code: int | None = None
-        self.cwd: str | None = None
-
-
-class _Protocol(asyncio.SubprocessProtocol):
-    def __init__(self, shell: _Shell) -> None:
-        self._shell = shell
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.SubprocessTransport)
-        self._shell.transport = transport
-        self._shell.pid = transport.get_pid()
-        for fd in _STREAMS:   # bigger pipes: fewer reads and wakeups for large output, same latency
-            pipe = transport.get_pipe_transport(fd)
-            file = pipe.get_extra_info("pipe") if pipe is not None else None
-            if file is not None and hasattr(fcntl, "F_SETPIPE_SZ"):
-                try:
-                    fcntl.fcntl(file.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-                except OSError:
-                    pass
-
-    def pipe_data_received(self, fd: int, data: bytes) -> None:
-        self._shell.on_data(fd, data)
-
-    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
-        self._shell.on_eof(fd)
-
-    def process_exited(self) -> None:
-        self._shell.on_exit()
-
-
-class _Shell:
-    """One bash process and its pipes; owned by ``BashSession``."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, background: BoundedText) -> None:
-        self.loop = loop
-        self.transport: asyncio.SubprocessTransport | None = None
-        self.pid = 0
-        self.scanners = {1: MarkerScanner(), 2: MarkerScanner()}
-        self.decoders = {1: new_decoder(), 2: new_decoder()}
-        self.background = background
-        self.call: _Call | None = None
-        self.returncode: int | None = None
-        self.open_pipes = {1, 2}
-        self.eof: asyncio.Future[None] = loop.create_future()
-        self.exited: asyncio.Future[None] = loop.create_future()
-        self.finalizer: weakref.finalize | None = None
-        self.died_idle = False   # exited while no command was running (needs an explicit restart)
-
-    # -- protocol callbacks (run inside the event loop) ---------------------------------------
-
-    def on_data(self, fd: int, data: bytes) -> None:
-        before, payload, after = self.scanners[fd].feed(data)
-        call = self.call
-        if before and call is not None:
-            self._to_call(call, fd, before)
-        if payload is not None and call is not None:
-            tail = self.decoders[fd].decode(b"", final=True)
-            if tail:
-                self._text_to_call(call, fd, tail)
-            self._marker(call, fd, payload)
-        if after:
-            text = self.decoders[fd].decode(after)
-            if text:
-                self.background.add(text)
-
-    def _to_call(self, call: _Call, fd: int, raw: bytes) -> None:
-        call.captures[fd].add_bytes(raw)
-        text = self.decoders[fd].decode(raw)
-        if text:
-            self._text_to_call(call, fd, text)
-
-    @staticmethod
-    def _text_to_call(call: _Call, fd: int, text: str) -> None:
-        call.captures[fd].add_text(text)
-        call.emitter.emit(OutputChunk(text, _STREAMS[fd]))
-
-    def _marker(self, call: _Call, fd: int, payload: bytes) -> None:
-        call.markers.add(fd)
-        if fd == 1:
-            rc, _, cwd = payload.partition(b":")
-            try:
-                call.exit_code = int(rc)
-            except ValueError:
-                call.exit_code = None
-            call.cwd = os.fsdecode(cwd)
-        if call.markers == {1, 2} and not call.done.done():
-            call.done.set_result(None)
-
-    def on_eof(self, fd: int) -> None:
-        if fd not in _STREAMS:
-            return
-        self.open_pipes.discard(fd)
-        call = self.call
-        if call is not None:   # flush a partial character and any bytes held back as a possible marker
-            held = self.scanners[fd].flush()
-            if held:
-                self._to_call(call, fd, held)
-            tail = self.decoders[fd].decode(b"", final=True)
-            if tail:
-                self._text_to_call(call, fd, tail)
-        if not self.open_pipes and not self.eof.done():
-            self.eof.set_result(None)
-        self._maybe_close()
-
-    def _maybe_close(self) -> None:
-        if self.returncode is not None and not self.open_pipes and self.transport is not None:
-            self.transport.close()
-
-    def on_exit(self) -> None:
-        assert self.transport is not None
-        self.returncode = self.transport.get_returncode()
-        self.died_idle = self.call is None
-        procs.kill_session(self.pid, include_root=False)   # the shell is gone: nothing it started may outlive it
-        if self.finalizer is not None:
-            self.finalizer.detach()
-        if not self.exited.done():
-            self.exited.set_result(None)
-        self._maybe_close()
-
-    # -- control --------------------------------------------------------------------------------
-
-    @property
-    def running(self) -> bool:
-        return self.transport is not None and self.returncode is None
-
-    def write(self, data: bytes) -> None:
-        assert self.transport is not None
-        stdin = self.transport.get_pipe_transport(0)
-        assert isinstance(stdin, asyncio.WriteTransport)
-        stdin.write(data)
-
-    def set_reading(self, on: bool) -> None:
-        if self.transport is None:
-            return
-        for fd in (1, 2):
-            pipe = self.transport.get_pipe_transport(fd)
-            if isinstance(pipe, asyncio.ReadTransport) and not pipe.is_closing():
-                pipe.resume_reading() if on else pipe.pause_reading()
-
-    def close_transport(self) -> None:
-        """Close the pipes and the transport, also when their event loop is already closed."""
-        assert self.transport is not None
-        if not self.loop.is_closed():
-            self.transport.close()
-            return
-        for fd in (0, 1, 2):   # the loop cannot run callbacks any more: close the pipe files directly
-            pipe = self.transport.get_pipe_transport(fd)
-            if pipe is None:
-                continue
-            file = pipe.get_extra_info("pipe")
-            if file is not None:
-                file.close()
-            try:
-                pipe.close()
-            except RuntimeError:
-                pass
-        try:
-            self.transport.close()
-        except RuntimeError:
-            pass
-
-    def kill_now(self) -> None:
-        """Synchronous: SIGKILL the whole session. Safe from any thread or after the loop closed."""
-        if self.pid:
-            procs.kill_session(self.pid, include_root=self.returncode is None)
-        if self.finalizer is not None:
-            self.finalizer.detach()
-
-
 class BashSession:
-    """Owns at most one live ``_Shell`` at a time; restarts it on demand (see ``StreamingBashTool``)."""
+    """Owns at most one live ``Shell`` at a time; restarts it on demand (see ``StreamingBashTool``)."""
 
     def __init__(self, shell: str = "/bin/bash", cwd: str | os.PathLike[str] | None = None,
                  env: dict[str, str] | None = None, spill_dir: str | os.PathLike[str] | None = None,
@@ -255,7 +66,7 @@ class BashSession:
         self.max_output_chars = max_output_chars
         self.cwd: str | None = self.initial_cwd      # last known working directory of the shell
         self._background = BoundedText(background_chars)
-        self._shell: _Shell | None = None
+        self._shell: Shell | None = None
         self._script_dir: str | None = None
         self._calls = 0
         self._lock: asyncio.Lock | None = None
@@ -277,19 +88,12 @@ class BashSession:
     async def start(self, cwd: str | None = None) -> None:
         loop = asyncio.get_running_loop()
         self.close()
-        shell = _Shell(loop, self._background)
         if self._script_dir is None or not os.path.isdir(self._script_dir):
             self._script_dir = tempfile.mkdtemp(prefix="dc_bash_")
-        env = {**os.environ, **DEFAULT_ENV, **self.env}
         start_cwd = cwd if cwd and os.path.isdir(cwd) else self.initial_cwd
-        transport, _ = await loop.subprocess_exec(
-            lambda: _Protocol(shell), self.shell_path, "--noprofile", "--norc",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            start_new_session=True, cwd=start_cwd, env=env)
-        shell.transport = transport
-        shell.pid = transport.get_pid()
+        shell = await Shell.spawn(loop, self._background, self.shell_path, start_cwd,
+                                  {**os.environ, **DEFAULT_ENV, **self.env})
         shell.finalizer = weakref.finalize(self, procs.kill_session, shell.pid)
-        shell.write(_INIT)
         self._shell = shell
         self.cwd = start_cwd or os.getcwd()
 
@@ -336,11 +140,11 @@ class BashSession:
 
     # -- running a command ----------------------------------------------------------------------
 
-    async def run(self, command: str, timeout: float, emitter: Emitter) -> CommandOutcome:
+    async def run(self, command: str, timeout: float | None, emitter: Emitter) -> CommandOutcome:
         async with self._get_lock():
             return await self._run(command, timeout, emitter)
 
-    async def _ensure_shell(self, outcome: CommandOutcome) -> _Shell:
+    async def _ensure_shell(self, outcome: CommandOutcome) -> Shell:
         loop = asyncio.get_running_loop()
         shell = self._shell
         if shell is not None and shell.running and shell.loop is not loop:
@@ -357,7 +161,7 @@ class BashSession:
         assert shell is not None
         return shell
 
-    async def _run(self, command: str, timeout: float, emitter: Emitter) -> CommandOutcome:
+    async def _run(self, command: str, timeout: float | None, emitter: Emitter) -> CommandOutcome:
         outcome = CommandOutcome()
         shell = await self._ensure_shell(outcome)
         t0 = time.monotonic()
@@ -373,14 +177,14 @@ class BashSession:
         script = Path(self._script_dir) / f"cmd-{self._calls}.sh"
         script.write_text(command if command.endswith("\n") else command + "\n", encoding="utf-8")
         token = secrets.token_hex(8)
-        captures = {fd: StreamCapture(name, self.max_output_chars, self.spill_dir) for fd, name in _STREAMS.items()}
+        captures = {fd: StreamCapture(name, self.max_output_chars, self.spill_dir) for fd, name in STREAMS.items()}
         emitter.bind(lambda: shell.set_reading(False), lambda: shell.set_reading(True))
-        call = _Call(token, captures, emitter, shell.loop.create_future(), procs.session_members(shell.pid))
+        call = Call(token, captures, emitter, shell.loop.create_future(), procs.session_members(shell.pid))
         for scanner in shell.scanners.values():
             scanner.arm(token)
         shell.call = call
         shell.write((f'__dc_ret "${{__dc_rc:-0}}"; builtin source {shlex.quote(str(script))} < /dev/null; '
-                     f"__dc_rc=$?; {_marker_commands(token)}\n").encode())
+                     f"__dc_rc=$?; {marker_commands(token)}\n").encode())
         try:
             await asyncio.wait({call.done, shell.exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             if not call.done.done() and shell.running:
@@ -399,7 +203,7 @@ class BashSession:
         shell.call = None
         for scanner in shell.scanners.values():
             scanner.disarm()
-        await emitter.drain(max(1.0, timeout))
+        await emitter.drain(None if timeout is None else max(1.0, timeout))
         outcome.stdout = self._finish(captures[1], script)
         outcome.stderr = self._finish(captures[2], script)
         self._drop(script)
@@ -421,7 +225,7 @@ class BashSession:
         # bash names the sourced file in its messages; show them the way an interactive bash would
         return capture.finish().replace(f"{script}: line ", "bash: line ").replace(f"{script}: ", "bash: ")
 
-    async def _on_timeout(self, shell: _Shell, call: _Call, outcome: CommandOutcome) -> None:
+    async def _on_timeout(self, shell: Shell, call: Call, outcome: CommandOutcome) -> None:
         """Interrupt: SIGINT the command's processes, then SIGKILL them; kill the shell only if still stuck."""
         outcome.timed_out = True
         signalled = procs.kill_members(shell.pid, spare=call.preexisting, sig=signal.SIGINT)
@@ -439,7 +243,7 @@ class BashSession:
             await self._sync(shell, call, sorted(pid for pid, _ in signalled))
 
     @staticmethod
-    async def _sync(shell: _Shell, call: _Call, killed: list[int]) -> None:
+    async def _sync(shell: Shell, call: Call, killed: list[int]) -> None:
         """One more round trip that ``wait``s for the killed jobs, so bash does not print ``Killed ...``
         notices about them at the top of the next call."""
         first_done = call.done
@@ -449,12 +253,12 @@ class BashSession:
         for scanner in shell.scanners.values():
             scanner.arm(call.token)
         reap = f"builtin wait {' '.join(map(str, killed))} 2>/dev/null; " if killed else ""
-        shell.write(f"{reap}{_marker_commands(call.token)}\n".encode())
+        shell.write(f"{reap}{marker_commands(call.token)}\n".encode())
         await asyncio.wait({call.done, shell.exited}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
         if not call.done.done():
             call.done = first_done
 
-    async def _on_shell_gone(self, shell: _Shell, outcome: CommandOutcome) -> None:
+    async def _on_shell_gone(self, shell: Shell, outcome: CommandOutcome) -> None:
         """The shell exited during the command (``exit``, ``exec``, ``set -e``...) or was killed by us."""
         await asyncio.wait({shell.exited}, timeout=2.0)
         await asyncio.wait({shell.eof}, timeout=2.0)

@@ -25,20 +25,19 @@ Session policy:
   * One persistent bash per tool: cwd, variables and functions persist. A command's stdin is
     ``/dev/null`` (``read`` gets EOF at once). ``PAGER``/``GIT_PAGER`` are ``cat`` and prompts are off.
   * Trailing ``&`` returns at once; background jobs keep running until ``restart``, ``aclose()``
-    or the shell exits. Their output arriving between calls is kept (last 4000 chars) and shown at
-    the top of the next result, labelled as background output; during a call it mixes with the
-    command's own output (redirect it to a file to keep results clean).
+    or the shell exits. Their output arriving between calls is kept (last 4000 chars), shown at the
+    top of the next result labelled as background output, and sent to ``on_output`` when that call
+    starts; during a call it mixes with the command's own output (redirect it to a file instead).
   * ``exit N`` (or ``exec``, ``set -e`` failures...) ends the shell: the call returns at once with
     ``[exit code: N]`` and a note; the next command starts a new shell in the last known working
     directory (environment reset). Whatever that shell started is killed with it.
-  * Timeout (``timeout`` seconds per call, default 120): the processes the command started get
-    SIGINT, then SIGKILL (processes from earlier calls are spared). If the shell comes back, the
-    session is kept (cwd/env intact) and the message says so; if the shell itself is stuck (a
-    builtin loop) it is killed and the next call starts a new one, and the message says that.
+  * Timeout (``timeout`` seconds per call, default 120, ``None`` for no limit): the processes the
+    command started get SIGINT, then SIGKILL (processes from earlier calls are spared). If the shell
+    comes back, the session is kept (cwd/env intact) and the message says so; if the shell itself
+    is stuck (a builtin loop) it is killed, the next call starts a new one, and the message says so.
   * ``restart``, ``aclose()``/``close()``, cancellation of a call and garbage collection of the tool
-    SIGKILL the shell's whole session (process group, session members and descendants).
-    A program that double-forks out of the session (a daemon) is out of reach; so is anything the
-    policy below does not anticipate.
+    SIGKILL the shell's whole session (process group, session members and descendants). A program
+    that double-forks out of the session (a daemon) is out of reach.
 
 Command policy: ``policy`` (default ``DEFAULT_POLICY``) deny rules are checked before a command is
 run; a refusal raises ``ToolError("command refused by policy: <reason>")``. It is a guard rail
@@ -67,7 +66,7 @@ class StreamingBashTool(BaseAnthropicTool):
     name: ClassVar[Literal["bash"]] = "bash"
     api_type: ClassVar[str] = "bash_20250124"
 
-    def __init__(self, on_output: OutputCallback | None = None, timeout: float = 120.0,
+    def __init__(self, on_output: OutputCallback | None = None, timeout: float | None = 120.0,
                  policy: CommandPolicy | None = None, max_output_chars: int = 30000,
                  spill_dir: str | os.PathLike[str] | None = None, shell: str = "/bin/bash",
                  cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> None:
@@ -91,6 +90,8 @@ class StreamingBashTool(BaseAnthropicTool):
             return ToolResult(system="tool must be restarted", error=f"bash has exited with returncode {dead}")
         if command is None:
             raise ToolError("no command provided.")
+        if not isinstance(command, str):
+            raise ToolError(f"command must be a string, not {type(command).__name__}.")
         reason = self.policy.check(command)
         if reason is not None:
             raise ToolError(f"command refused by policy: {reason}")
@@ -131,7 +132,7 @@ def _strip_nl(text: str) -> str:
     return text[:-1] if text.endswith("\n") else text
 
 
-def render(outcome: CommandOutcome, timeout: float, cwd: str | None) -> ToolResult:
+def render(outcome: CommandOutcome, timeout: float | None, cwd: str | None) -> ToolResult:
     """Turn a command outcome into the model-facing result (see the module docstring)."""
     parts = [f"[{note}]" for note in outcome.notes]
     if outcome.background:

@@ -72,7 +72,11 @@ async def test_upstream_messages(tool: StreamingBashTool) -> None:
     with pytest.raises(ToolError) as err:
         await tool()
     assert err.value.message == "no command provided."
+    with pytest.raises(ToolError, match="command must be a string"):
+        await tool(command=["ls"])
     assert await tool(restart=True) == ToolResult(system="tool has been restarted.")
+    tool.timeout = None                                        # no limit at all is allowed
+    assert (await tool(command="echo unlimited")).output == "unlimited"
 
 
 async def test_echo_cwd_env_persist(tool: StreamingBashTool, tmp_path: Path) -> None:
