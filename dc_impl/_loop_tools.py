@@ -1,8 +1,9 @@
-"""Tool sets for the unified loop and the hook, and the runner that executes tool_use blocks.
+"""Tool sets for the unified loop, and the runner that executes tool_use blocks.
 
 Tool sets: inside a host tree, the host's ``TOOL_GROUPS_BY_VERSION[tool_version]`` with the streaming
-classes of ``dc_impl.tools`` swapped in where their toggles are on (matched by API type, so the model
-sees exactly the same tool definitions); standalone, our own streaming bash and editor for the version.
+classes of ``dc_impl.tools`` swapped in where their toggles are on (``hook.substitute_tool_classes``:
+matched by API type, so the model sees exactly the same tool definitions); standalone, our own
+streaming bash and editor for the version.
 
 ``ToolRunner`` starts a tool as an asyncio task the moment its block is complete. Tool calls run in
 block order: by default one at a time (``concurrency="serial"``: the shell and the editor share the file
@@ -15,22 +16,18 @@ invalid input, ``ToolError`` (its message) and any other exception (``repr``, lo
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import inspect
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 from ._compat import ToolError, ToolFailure, ToolResult
+from .hook import streaming_classes, substitute_tool_classes
 from .stream_events import StreamEvent, ToolFinished, ToolOutputChunk, ToolStarted
 
 log = logging.getLogger(__name__)
 
-BASH_NAMES = frozenset({"bash"})
-EDIT_NAMES = frozenset({"str_replace_editor", "str_replace_based_edit_tool"})
 PARTIAL_OUTPUT_KEEP = 2000  # chars of live output remembered per call, quoted when it is interrupted
 
 # Our own tool set outside a host tree: version -> (beta flag, API types, resolved from dc_impl.tools).
@@ -42,64 +39,6 @@ OWN_TOOL_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 
 # ------------------------------------------------------------------------------------------ tool sets
-
-
-def _classes_by_api_type(module: ModuleType | None) -> dict[str, type]:
-    out: dict[str, type] = {}
-    if module is None:
-        return out
-    for value in vars(module).values():
-        api_type = getattr(value, "api_type", None) if inspect.isclass(value) else None
-        if isinstance(api_type, str) and callable(getattr(value, "to_params", None)):
-            out.setdefault(api_type, value)
-    return out
-
-
-def _load(name: str) -> ModuleType | None:
-    try:
-        if name == "bash":
-            from .tools import dc_bash as module
-        else:
-            from .tools import dc_file as module
-    except Exception as exc:  # not deployed, or broken: keep the host's tools
-        log.warning("streaming %s tool unavailable: %s", name, exc)
-        return None
-    return module
-
-
-def streaming_classes(kind: str) -> dict[str, type]:
-    """API type -> streaming tool class, for ``kind`` "bash" or "file"."""
-    return _classes_by_api_type(_load(kind))
-
-
-def _api_type_and_name(cls: type) -> tuple[str | None, str | None]:
-    api_type = getattr(cls, "api_type", None)
-    name = getattr(cls, "name", None)
-    return (api_type if isinstance(api_type, str) else None, name if isinstance(name, str) else None)
-
-
-def substitute_tool_classes(classes: list[type], *, use_bash: bool, use_file: bool) -> list[type]:
-    """The same tool list with streaming classes swapped in (same name and API type) per toggle."""
-    bash = streaming_classes("bash") if use_bash else {}
-    file = streaming_classes("file") if use_file else {}
-    out = []
-    for cls in classes:
-        api_type, name = _api_type_and_name(cls)
-        replacement = None
-        if name in BASH_NAMES and api_type:
-            replacement = bash.get(api_type)
-        elif name in EDIT_NAMES and api_type:
-            replacement = file.get(api_type)
-        out.append(replacement or cls)
-    return out
-
-
-def substitute_group(group: Any, *, use_bash: bool, use_file: bool) -> Any:
-    """A frozen ``ToolGroup`` with its tool classes substituted (``dataclasses.replace``)."""
-    tools = substitute_tool_classes(list(group.tools), use_bash=use_bash, use_file=use_file)
-    if tools == list(group.tools):
-        return group
-    return dataclasses.replace(group, tools=tools)
 
 
 def host_tool_groups() -> Mapping[str, Any] | None:
@@ -357,5 +296,4 @@ class ToolRunner:
 
 __all__ = [
     "OWN_TOOL_GROUPS", "ToolRun", "ToolRunner", "ToolSet", "beta_flag_for", "host_tool_groups", "resolve_tool_set",
-    "streaming_classes", "substitute_group", "substitute_tool_classes",
 ]

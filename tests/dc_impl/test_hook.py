@@ -85,13 +85,25 @@ CHILD = textwrap.dedent('''
 ''')
 
 
-def make_tree(tmp_path: Path, *, break_hook: bool = False) -> Path:
+# what a deployment of only core + loop-hook + bash-tool ships (the unified loop's files are absent)
+BASH_ONLY_FILES = ("__init__.py", "_compat.py", "toggles.py", "feature_toggles.schema.json", "hook.py",
+                   "tools/__init__.py", "tools/dc_bash.py", "tools/_bash_*.py")
+
+
+def make_tree(tmp_path: Path, *, break_hook: bool = False, bash_only: bool = False) -> Path:
     """``<tmp>/site/computer_use_demo`` = stand-in + our dc_impl + the managed block; returns the site dir."""
     site = tmp_path / "site"
     tree = site / "computer_use_demo"
     ignore = shutil.ignore_patterns("__pycache__", "tests", "*.pyc")
     shutil.copytree(STANDIN, tree, ignore=ignore)
-    shutil.copytree(REPO / "dc_impl", tree / "dc_impl", ignore=ignore)
+    if bash_only:
+        for pattern in BASH_ONLY_FILES:
+            for src in (REPO / "dc_impl").glob(pattern):
+                dest = tree / "dc_impl" / src.relative_to(REPO / "dc_impl")
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dest)
+    else:
+        shutil.copytree(REPO / "dc_impl", tree / "dc_impl", ignore=ignore)
     with open(tree / "loop.py", "a", encoding="utf-8") as fh:
         fh.write("\n" + MANAGED_BLOCK)
     if break_hook:
@@ -199,6 +211,20 @@ def test_a_broken_hook_never_breaks_the_host_loop(tmp_path: Path) -> None:
     (call,) = out["calls"]
     assert call["streamed"] == [False, False]
     assert_upstream_shape(call, 0)
+
+
+def test_hook_with_only_the_bash_tool_deployed(tmp_path: Path) -> None:
+    site = make_tree(tmp_path, bash_only=True)
+    assert not (site / "computer_use_demo" / "dc_impl" / "unified_streaming_loop.py").exists()
+    out = run_child(tmp_path, site, [{"toggles": toggles(use_streaming_bash=True, use_unified_streaming=True),
+                                      "stream_callback": True}])
+    assert out["hook"]["installed"] is True
+    (call,) = out["calls"]
+    assert call["tool_classes"] == ["ComputerTool20250124", "EditTool20250429", "StreamingBashTool"]
+    assert call["streamed"] == [False, False] and call["events"] == []  # fell back to the original loop
+    assert "unified streaming loop unavailable" in out["stderr"]
+    assert_upstream_shape(call, 0)
+    assert out["violations"] == []
 
 
 def test_managed_block_matches_the_installer() -> None:
