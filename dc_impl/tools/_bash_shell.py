@@ -17,14 +17,16 @@ from ._bash_output import BoundedText, MarkerScanner, OutputChunk, StreamCapture
 
 STREAMS = {1: "stdout", 2: "stderr"}
 PIPE_SIZE = 1024 * 1024   # the unprivileged maximum (/proc/sys/fs/pipe-max-size) on stock Linux
-INIT = b'__dc_ret() { return "$1"; }\n'
+# __dc_ret sets $? for the next command; __dc_out/__dc_err are bash-chosen fds (>= 10) duplicating the
+# original stdout/stderr pipes, so markers reach us in order even after `exec >file` or `exec 2>&1`.
+INIT = b'__dc_ret() { return "$1"; }\nexec {__dc_out}>&1 {__dc_err}>&2\n'
 
 
 def marker_commands(token: str) -> str:
     """Shell text printing the stdout marker (with ``$__dc_rc`` and ``$PWD``) and the stderr marker."""
     fmt = f"\\037\\036DC:{token}:"
-    return (f"builtin printf '{fmt}%s:%s\\036\\n' \"$__dc_rc\" \"$PWD\"; "
-            f"builtin printf '{fmt}\\036\\n' >&2")
+    return (f"builtin printf '{fmt}%s:%s\\036\\n' \"$__dc_rc\" \"$PWD\" >&\"$__dc_out\"; "
+            f"builtin printf '{fmt}\\036\\n' >&\"$__dc_err\"")
 
 
 class Call:

@@ -153,8 +153,8 @@ def render(outcome: CommandOutcome, timeout: float | None, cwd: str | None) -> T
                      "(working directory and environment kept). Run long jobs in the background with output to "
                      "a file, e.g. `cmd > /tmp/cmd.log 2>&1 &`, and check on them later.")
     elif outcome.timed_out:
-        parts.append(f"timed out: bash has not returned in {timeout} seconds; the command did not stop when "
-                     f"interrupted, so it and the shell were killed. The next command starts a new shell{where} "
+        parts.append(f"timed out: bash has not returned in {timeout} seconds and did not recover when the command "
+                     f"was interrupted, so it and the shell were killed. The next command starts a new shell{where} "
                      "(environment variables and shell state are reset).")
     elif outcome.shell_exited:
         parts.append(f"[exit code: {rc}]")

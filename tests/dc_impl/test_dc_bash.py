@@ -128,9 +128,13 @@ async def test_trailing_ampersand_heredoc_comment_stdin(tool: StreamingBashTool)
     t0 = time.monotonic()
     r = await tool(command="read x; echo rc=$?; cat; python3 -c 'import sys; print(len(sys.stdin.read()))'")
     assert r.output == "rc=1\n0" and time.monotonic() - t0 < 5.0
+    t0 = time.monotonic()                                      # redirecting the shell's own streams is fine
+    r = await tool(command="exec 2>&1; echo a; echo b >&2")
+    assert r.output == "a\nb" and time.monotonic() - t0 < 5.0
+    assert (await tool(command="exec >/dev/null; echo gone; echo err >&2")).output == "err"  # 2 is the old 1
     r = await tool(command='echo "unbalanced')                # syntax error is reported, session survives
     assert "unexpected EOF" in r.error
-    assert (await tool(command="echo fine")).output == "fine"
+    assert (await tool(command="echo fine >&2")).output == "fine"       # stderr still goes to stdout
 
 
 async def test_non_utf8_and_sentinel_text(tool: StreamingBashTool) -> None:
@@ -263,7 +267,7 @@ async def test_timeout_in_a_builtin_loop_kills_the_shell(tmp_path: Path) -> None
         shell_pid = tool.session.pid
         assert shell_pid is not None
         r = await tool(command="while :; do :; done")
-        assert "it and the shell were killed" in r.error and "0.5 seconds" in r.error
+        assert "so it and the shell were killed" in r.error and "0.5 seconds" in r.error
         assert await wait_dead([shell_pid]) == []
         r = await tool(command="echo ${GONE:-reset}; pwd")
         assert r.output == f"reset\n{tmp_path}"
