@@ -180,6 +180,8 @@ async def run_turn(messages: list[dict[str, Any]], prompt: str, args: argparse.N
         finally:
             session.close()
             live.update(view.render(), refresh=True)
+    if not console.is_terminal:  # Live leaves its last line open when it only renders once at the end
+        console.line()
     for err in errors:
         console.print(f"[red]API error:[/] {err}")
     if session.last_metrics is not None:
@@ -238,7 +240,7 @@ async def _repl(args: argparse.Namespace, console: Any, tools: list[Any] | None)
 
 
 def main(argv: list[str] | None = None, *, console: Any = None, tools: list[Any] | None = None) -> int:
-    """CLI entry: returns the exit code (0 ok, 1 API error or cancelled turn, 2 usage)."""
+    """CLI entry: the exit code (0 completed or truncated turn, 1 error, refusal or stop, 2 usage)."""
     args = _parser().parse_args(argv)
     from rich.console import Console
 
