@@ -45,7 +45,6 @@ class Emitter:
         self._paused = False
         self._task: asyncio.Task[None] | None = None
         self._warned = False
-        self.delivered = 0
 
     def bind(self, pause: Callable[[], None], resume: Callable[[], None]) -> None:
         """Set how to pause and resume the pipes (the session does this when the call starts)."""
@@ -61,7 +60,6 @@ class Emitter:
             except Exception:
                 self._warn()
                 return
-            self.delivered += 1
             if inspect.isawaitable(result):
                 self._enqueue(result)
             return
@@ -88,7 +86,6 @@ class Emitter:
                     except Exception:
                         self._warn()
                         awaitable = None
-                    self.delivered += 1
                 else:
                     awaitable = item
                 if awaitable is not None and inspect.isawaitable(awaitable):

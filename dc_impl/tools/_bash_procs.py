@@ -115,14 +115,3 @@ def kill_session(root: int, include_root: bool = True) -> None:
         except (ProcessLookupError, PermissionError):
             pass
 
-
-def alive(key: ProcKey) -> bool:
-    """True while the process ``key`` exists and is not a zombie."""
-    pid, start = key
-    try:
-        with open(f"{_PROC}/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return False
-    fields = data[data.rfind(b")") + 2:].split()
-    return fields[0] not in (b"Z", b"X") and int(fields[19]) == start
