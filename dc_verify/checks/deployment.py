@@ -106,15 +106,16 @@ def check_imports(info: TargetInfo, options: VerifyOptions) -> tuple[str, str]:
     if doc is None:
         return "fail", f"import child failed: {note}"
     failures = [r for r in doc.get("modules", []) if not r.get("ok")]
+    problems: list[str] = []
     if failures:
         shown = "; ".join(f"{r['module']}: {r.get('error', '?')}" for r in failures[:5])
-        return "fail", f"{len(failures)} of {len(modules)} modules failed to import: {shown}"
-    hook = ""
-    if doc.get("hook") is not None:
-        hook = f"; loop hook active ({doc['hook']})"
-    elif info.hook_installed:
-        return "fail", f"receipt lists loop-hook but {info.package}.loop has no DC_STREAMING_HOOK after import " \
-                       "(the managed block did not install; see the warning it logged)"
+        problems.append(f"{len(failures)} of {len(modules)} modules failed to import: {shown}")
+    if doc.get("hook") is None and info.hook_installed:
+        problems.append(f"receipt lists loop-hook but {info.package}.loop has no DC_STREAMING_HOOK after import "
+                        "(the managed block did not install; see the warning it logged)")
+    if problems:
+        return "fail", "; ".join(problems)
+    hook = f"; loop hook active ({doc['hook']})" if doc.get("hook") is not None else ""
     slowest = max(doc.get("modules", []), key=lambda r: r.get("seconds", 0.0), default=None)
     slow = f"; slowest {slowest['module']} {slowest['seconds']:.2f} s" if slowest else ""
     return "pass", f"{len(modules)} modules imported in a fresh interpreter{slow}{hook}"

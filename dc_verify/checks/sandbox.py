@@ -151,10 +151,92 @@ def final_blocks(state):
     return [b for b in _dc_broken_final_blocks(state) if b.get("type") not in ("thinking", "redacted_thinking")]
 '''
 
+_BASH_HIDES_EXIT_CODE = '''
+
+# --- deliberately broken (dc_verify sandbox): the model never learns the exit code ---
+import re as _dc_re
+
+_dc_loud_call = StreamingBashTool.__call__
+_DC_EXIT_NOTE = _dc_re.compile(r"\\[?exit(?:[ _-]?(?:code|status))?\\W*\\d+\\]?", _dc_re.IGNORECASE)
+
+
+def _dc_scrub(text):
+    return _DC_EXIT_NOTE.sub("", text) if text else text
+
+
+async def _dc_quiet_call(self, *args, **kwargs):
+    result = await _dc_loud_call(self, *args, **kwargs)
+    return type(result)(output=_dc_scrub(result.output), error=_dc_scrub(result.error),
+                        base64_image=result.base64_image, system=_dc_scrub(result.system))
+
+
+StreamingBashTool.__call__ = _dc_quiet_call
+'''
+
+_BASH_TIMEOUT_LEAKS = '''
+
+# --- deliberately broken (dc_verify sandbox): commands run in a new session a timeout cannot reach ---
+import shlex as _dc_shlex
+
+_dc_contained_call = StreamingBashTool.__call__
+
+
+async def _dc_leaky_call(self, *args, command=None, **kwargs):
+    if command:
+        command = "setsid -w bash -c " + _dc_shlex.quote(command)
+    return await _dc_contained_call(self, *args, command=command, **kwargs)
+
+
+StreamingBashTool.__call__ = _dc_leaky_call
+'''
+
+_FILE_VIEW_UNBOUNDED = '''
+
+# --- deliberately broken (dc_verify sandbox): view returns the whole file, however large ---
+_dc_bounded_call = StreamingEditTool20250429.__call__
+
+
+async def _dc_unbounded_call(self, *, command, path, view_range=None, **kwargs):
+    if command == "view" and view_range is None:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().split("\\n")
+        return CLIResult(output="".join(f"{n:6}\\t{line}\\n" for n, line in enumerate(lines, 1)))
+    return await _dc_bounded_call(self, command=command, path=path, view_range=view_range, **kwargs)
+
+
+StreamingEditTool20250429.__call__ = _dc_unbounded_call
+'''
+
+_LOOP_RESULTS_REVERSED = '''
+
+# --- deliberately broken (dc_verify sandbox): tool results go back in reverse block order ---
+_dc_ordered_results_message = results_message
+
+
+def results_message(results):
+    return _dc_ordered_results_message(list(reversed(results)))
+'''
+
+_LOOP_NO_RETRY = '''
+
+# --- deliberately broken (dc_verify sandbox): a failed stream is never retried ---
+_dc_retrying_sampling_loop = sampling_loop
+
+
+async def sampling_loop(**kwargs):
+    kwargs["retry_policy"] = RetryPolicy(max_retries=0)
+    return await _dc_retrying_sampling_loop(**kwargs)
+'''
+
 BREAKAGES: dict[str, tuple[str, str]] = {
     "bash-buffers": ("dc_impl/tools/dc_bash.py", _BASH_BUFFERS),
     "loop-after-stop": ("dc_impl/unified_streaming_loop.py", _LOOP_AFTER_STOP),
     "loop-drops-thinking": ("dc_impl/unified_streaming_loop.py", _LOOP_DROPS_THINKING),
+    "bash-hides-exit-code": ("dc_impl/tools/dc_bash.py", _BASH_HIDES_EXIT_CODE),
+    "bash-timeout-leaks": ("dc_impl/tools/dc_bash.py", _BASH_TIMEOUT_LEAKS),
+    "file-view-unbounded": ("dc_impl/tools/dc_file.py", _FILE_VIEW_UNBOUNDED),
+    "loop-results-reversed": ("dc_impl/unified_streaming_loop.py", _LOOP_RESULTS_REVERSED),
+    "loop-no-retry": ("dc_impl/unified_streaming_loop.py", _LOOP_NO_RETRY),
 }
 
 

@@ -53,55 +53,86 @@ def test_every_check_passes_on_a_good_deployment_within_budget(good: Path) -> No
 
 
 def test_project_own_dc_impl_without_target_runs_every_component() -> None:
-    suite = verify(VerifyOptions(target=None, checks=("toggles", "file", "loop_text")))
+    suite = verify(VerifyOptions(target=None, checks=("toggles", "file_roundtrip", "bash_exit_code")))
     assert {c.name: c.status for c in suite.checks} == {
-        "toggles": "pass", "file_roundtrip": "pass", "file_large_view": "pass", "loop_text": "pass"}
+        "toggles": "pass", "file_roundtrip": "pass", "bash_exit_code": "pass"}
 
 
-def test_bash_tool_that_buffers_until_the_end_fails_streaming(fresh: Path) -> None:
-    apply_breakage(fresh, "bash-buffers")
-    res = run_checks(fresh, "bash_streaming", "receipt")
-    assert res["bash_streaming"][0] == "fail"
-    assert "not streamed" in res["bash_streaming"][1]
-    assert res["receipt"][0] == "fail" and "dc_impl/tools/dc_bash.py: content changed" in res["receipt"][1]
+BEHAVIOUR_BREAKAGES = ("bash-buffers", "bash-hides-exit-code", "bash-timeout-leaks", "file-view-unbounded",
+                       "loop-after-stop", "loop-drops-thinking", "loop-results-reversed", "loop-no-retry")
 
 
-def test_loop_that_runs_tools_after_message_stop_fails(fresh: Path) -> None:
-    apply_breakage(fresh, "loop-after-stop")
-    res = run_checks(fresh, "loop_tool_midstream")
-    status, detail = res["loop_tool_midstream"]
+@pytest.fixture(scope="module")
+def broken_behaviour(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, str]]:
+    """One deployment carrying every behavioural defect (each breaks a different promise), verified once."""
+    target = make_deployment(tmp_path_factory.mktemp("broken"), ROOT)
+    for name in BEHAVIOUR_BREAKAGES:
+        apply_breakage(target, name)
+    components = json.loads((target / "dc_impl" / "receipt.json").read_text())["components"]
+    write_receipt(target, components)  # re-recorded: only the behaviour is wrong, not the files
+    return run_checks(target)
+
+
+def test_broken_behaviour_deployment_still_matches_its_receipt_and_imports(
+        broken_behaviour: dict[str, tuple[str, str]]) -> None:
+    assert broken_behaviour["receipt"][0] == "pass"
+    assert broken_behaviour["imports"][0] == "pass"
+    assert broken_behaviour["toggles"][0] == "pass"
+
+
+def test_bash_tool_that_buffers_until_the_end_fails_streaming(broken_behaviour: dict[str, tuple[str, str]]) -> None:
+    status, detail = broken_behaviour["bash_streaming"]
+    assert status == "fail" and "not streamed" in detail
+
+
+def test_loop_that_runs_tools_after_message_stop_fails(broken_behaviour: dict[str, tuple[str, str]]) -> None:
+    status, detail = broken_behaviour["loop_tool_midstream"]
     assert status == "fail" and "AFTER message_stop" in detail
 
 
-def test_loop_that_drops_thinking_blocks_fails(fresh: Path) -> None:
-    apply_breakage(fresh, "loop-drops-thinking")
-    write_receipt(fresh, json.loads((fresh / "dc_impl" / "receipt.json").read_text())["components"])
-    res = run_checks(fresh, "loop_thinking", "loop_validation", "receipt")
-    assert res["receipt"][0] == "pass"  # re-recorded: only the behaviour is wrong
-    assert res["loop_thinking"][0] == "fail"
-    assert "thinking" in res["loop_thinking"][1]
-    assert res["loop_validation"][0] == "fail" and "violation" in res["loop_validation"][1]
+def test_loop_that_drops_thinking_blocks_fails(broken_behaviour: dict[str, tuple[str, str]]) -> None:
+    status, detail = broken_behaviour["loop_thinking"]
+    assert status == "fail" and "thinking" in detail
+    status, detail = broken_behaviour["loop_validation"]
+    assert status == "fail" and "violation" in detail  # the scripted server rejected the altered history
 
 
-def test_corrupted_deployed_file_fails_receipt_imports_and_its_tool(fresh: Path) -> None:
+def test_every_other_behaviour_check_fails_on_its_breakage(broken_behaviour: dict[str, tuple[str, str]]) -> None:
+    res = broken_behaviour
+    assert res["bash_exit_code"][0] == "fail" and "not reported" in res["bash_exit_code"][1]
+    assert res["bash_timeout"][0] == "fail" and "still run" in res["bash_timeout"][1]
+    assert res["file_large_view"][0] == "fail" and "characters" in res["file_large_view"][1]
+    assert res["loop_two_tools"][0] == "fail" and "expected" in res["loop_two_tools"][1]
+    assert res["loop_overloaded"][0] == "fail" and "exactly once" in res["loop_overloaded"][1]
+
+
+def test_damaged_deployment_fails_receipt_imports_and_hooked_loop(fresh: Path) -> None:
     victim = fresh / "dc_impl" / "tools" / "dc_file.py"
     data = bytearray(victim.read_bytes())
     data[len(data) // 2] ^= 0x5A  # one flipped byte in the middle of the module
-    data += b"\n)\n"  # and a syntax error, so importing it must fail
-    victim.write_bytes(bytes(data))
-    res = run_checks(fresh, "receipt", "imports", "file_roundtrip")
-    assert res["receipt"][0] == "fail" and "dc_impl/tools/dc_file.py: content changed" in res["receipt"][1]
-    assert res["imports"][0] == "fail" and "dc_file" in res["imports"][1]
-    assert res["file_roundtrip"][0] == "fail"
-
-
-def test_receipt_detects_mode_drift_and_missing_files(fresh: Path) -> None:
-    target = fresh / "dc_impl" / "toggles.py"
-    os.chmod(target, stat.S_IMODE(target.stat().st_mode) ^ 0o100)
-    (fresh / "dc_impl" / "_compat.py").unlink()
-    status, detail = run_checks(fresh, "receipt")["receipt"]
+    victim.write_bytes(bytes(data) + b"\n)\n")  # and a syntax error, so importing it must fail
+    enh = fresh / "dc_impl" / "streaming_enhancements.py"  # absolute import: works in the repo, not in production
+    enh.write_text(enh.read_text() + "\nimport dc_impl.toggles\n")
+    loop = fresh / "loop.py"
+    text = loop.read_text()
+    loop.write_text(text[: text.index("# >>> claude-dc-streaming loop hook")])
+    mode_victim = fresh / "dc_impl" / "toggles.py"
+    os.chmod(mode_victim, stat.S_IMODE(mode_victim.stat().st_mode) ^ 0o100)
+    (fresh / "dc_impl" / "chat.py").unlink()
+    res = run_checks(fresh, "receipt", "imports", "file_roundtrip", "loop_text")
+    status, detail = res["receipt"]
     assert status == "fail"
-    assert "dc_impl/_compat.py: missing" in detail and "dc_impl/toggles.py: mode" in detail
+    for needle in ("dc_impl/tools/dc_file.py: content changed", "dc_impl/streaming_enhancements.py: content "
+                   "changed", "loop.py: content changed", "dc_impl/toggles.py: mode", "dc_impl/chat.py: missing"):
+        assert needle in detail
+    status, detail = res["imports"]
+    assert status == "fail"
+    assert "dc_impl.tools.dc_file: SyntaxError" in detail
+    assert "must not import the project's packages" in detail
+    assert "No module named 'computer_use_demo.dc_impl.chat'" in detail
+    assert "DC_STREAMING_HOOK" in detail
+    assert res["file_roundtrip"][0] == "fail"
+    assert res["loop_text"][0] == "fail" and "DC_STREAMING_HOOK" in res["loop_text"][1]
 
 
 def test_invalid_toggles_file_fails_toggles(fresh: Path) -> None:
@@ -111,23 +142,6 @@ def test_invalid_toggles_file_fails_toggles(fresh: Path) -> None:
     path.write_text(json.dumps(doc))
     status, detail = run_checks(fresh, "toggles")["toggles"]
     assert status == "fail" and "use_streaming_bash" in detail
-
-
-def test_loop_hook_removed_from_loop_py_is_caught(fresh: Path) -> None:
-    loop = fresh / "loop.py"
-    text = loop.read_text()
-    loop.write_text(text[: text.index("# >>> claude-dc-streaming loop hook")])
-    res = run_checks(fresh, "imports", "receipt", "loop_text")
-    assert res["imports"][0] == "fail" and "DC_STREAMING_HOOK" in res["imports"][1]
-    assert res["receipt"][0] == "fail" and "loop.py: content changed" in res["receipt"][1]
-    assert res["loop_text"][0] == "fail" and "DC_STREAMING_HOOK" in res["loop_text"][1]
-
-
-def test_deployed_code_cannot_lean_on_the_projects_packages(fresh: Path) -> None:
-    mod = fresh / "dc_impl" / "tools" / "dc_file.py"
-    mod.write_text(mod.read_text() + "\nimport dc_impl.toggles  # absolute: works in the repo, not in production\n")
-    status, detail = run_checks(fresh, "imports")["imports"]
-    assert status == "fail" and "must not import the project's packages" in detail
 
 
 def test_toggle_off_and_component_missing_skip_with_reason(tmp_path: Path) -> None:
@@ -236,3 +250,4 @@ def test_failed_verification_after_integrate_restores_the_tree_byte_for_byte(tmp
     backups_list = doc["backups"] if isinstance(doc, dict) else doc
     newest = max(backups_list, key=lambda b: (b["created_at"], b["id"]))
     assert newest["status"] in ("FAILED", "ROLLED_BACK")
+
