@@ -221,8 +221,8 @@ SLOW_TEXT = (
 
 
 def test_partial_text_is_visible_before_the_turn_ends(ui: UI) -> None:
-    srv = ui.serve({"name": "slow", "turns": [  # ~50 deltas, 0.05 s apart
-        {"event_delay_s": 0.05, "blocks": [{"type": "text", "text": SLOW_TEXT, "chunk_size": 5}]}]})
+    srv = ui.serve({"name": "slow", "turns": [  # ~60 deltas, 0.05 s apart: about 3 s of text
+        {"event_delay_s": 0.05, "blocks": [{"type": "text", "text": SLOW_TEXT, "chunk_size": 4}]}]})
     page = ui.open()
     req = ui.send(page, "tell me a slow story")
     _wait_visible(page, "Partial text must show up")
