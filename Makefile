@@ -19,6 +19,10 @@ $(VENV)/.stamp-test: $(VENV)/.stamp-run
 	$(PIP) install -e '.[test]'
 	@touch $@
 
+$(VENV)/.stamp-ui: $(VENV)/.stamp-run
+	$(PIP) install -e '.[ui]'
+	@touch $@
+
 test: $(VENV)/.stamp-test
 	$(PY) -m pytest -q
 
@@ -30,6 +34,9 @@ lint: $(VENV)/.stamp-test
 
 demo: $(VENV)/.stamp-run
 	$(PY) -m dc_verify.demo
+
+demo-ui: $(VENV)/.stamp-ui
+	$(PY) -m dc_verify.demo_ui
 
 bench: $(VENV)/.stamp-test
 	$(PY) -m bench

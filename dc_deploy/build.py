@@ -59,6 +59,11 @@ COMPONENT_SPECS: tuple[ComponentSpec, ...] = (
          "dc_impl/chat.py", "dc_impl/_loop_*.py"),
         toggle="use_unified_streaming",
     ),
+    ComponentSpec(
+        "streamlit-ui", "Streamlit front end that renders the unified loop's stream live", 4,
+        ("core", "loop-hook", "unified-streaming"),
+        ("dc_impl/streamlit_app.py",), ("dc_impl/_ui_*.py",), toggle="use_unified_streaming",
+    ),
 )
 
 # CLI selection flag -> component id
@@ -67,6 +72,7 @@ SELECTION_FLAGS = {
     "file_tool": "file-tool",
     "unified_streaming": "unified-streaming",
     "update_loop": "loop-hook",
+    "streamlit_ui": "streamlit-ui",
 }
 
 
