@@ -9,17 +9,27 @@ accidentally depends on them fails here exactly as it would in production.
 
 Deployed code may print: the protocol stream is a private duplicate of the original stdout, and
 file descriptor 1 is pointed at stderr for everything else.
+
+The child leads its own process group (the parent kills it as a group on timeout) and must not outlive
+the parent either: the kernel sends it SIGTERM when the parent dies (``PR_SET_PDEATHSIG``, e.g. when
+the installer SIGKILLs the verifier's group), and on SIGTERM it kills every descendant first, including
+tool sessions that run in their own sessions, so nothing is left behind.
 """
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import importlib.abc
 import json
 import os
+import signal
 import sys
 import time
+from types import FrameType
 from typing import Any, TextIO
+
+PR_SET_PDEATHSIG = 1
 
 BLOCKED_WITH_TARGET = ("dc_impl", "dc_deploy")
 
@@ -34,6 +44,55 @@ class _BlockProjectPackages(importlib.abc.MetaPathFinder):
                 name=fullname,
             )
         return None
+
+
+def descendants(root: int) -> list[int]:
+    """Every process below ``root`` (read from /proc before anything is killed, so no link is lost)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found: list[int] = []
+    stack = [root]
+    while stack:
+        for pid in children.get(stack.pop(), []):
+            found.append(pid)
+            stack.append(pid)
+    return found
+
+
+def kill_descendants() -> None:
+    own_group = os.getpgrp()
+    for pid in descendants(os.getpid()):
+        try:
+            group = os.getpgid(pid)
+            if group != own_group:
+                os.killpg(group, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            continue
+
+
+def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    kill_descendants()
+    os._exit(128 + signal.SIGTERM)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """SIGTERM when the parent dies (Linux), and handle SIGTERM by taking every descendant along."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: the parent's timeout kill of the group still applies
+    if os.getppid() != parent_pid:  # the parent died before the death signal was armed
+        _on_sigterm(signal.SIGTERM, None)
 
 
 def bootstrap(payload: dict[str, Any]) -> None:
@@ -97,6 +156,7 @@ def run_checks(payload: dict[str, Any], out: TextIO) -> None:
 def main() -> int:
     out = _protocol_stream()
     payload = json.loads(sys.stdin.read())
+    die_with_parent(int(payload.get("parent_pid") or os.getppid()))
     bootstrap(payload)
     if payload["mode"] == "imports":
         run_imports(payload, out)

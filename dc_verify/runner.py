@@ -19,12 +19,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .checks import CHECKS, CheckSpec, select_checks, skip_reason
+from .checks import CheckSpec, select_checks, skip_reason
 from .checks.deployment import check_imports, check_receipt
 from .checks.target import TargetInfo, load_target
 
@@ -139,6 +139,7 @@ def child_payload(info: TargetInfo, options: VerifyOptions, mode: str, extra: di
         "toggles": info.toggles,
         "components": sorted(info.components) if info.components is not None else None,
         "live": options.live,
+        "parent_pid": os.getpid(),
         **extra,
     }
 
@@ -211,11 +212,9 @@ class ChildRun:
         tail = self.stderr_tail()
         got: dict[str, CheckResult] = {}
         running: str | None = None
-        started: dict[str, float] = {}
         for ev in self.events:
             if ev.get("event") == "start":
                 running = str(ev.get("name"))
-                started[running] = float(ev.get("t", 0.0))
             elif ev.get("event") == "result" and ev.get("status") in STATUSES:
                 name = str(ev["name"])
                 got[name] = CheckResult(name, ev["status"], float(ev.get("duration_s", 0.0)), str(ev["detail"]))
@@ -270,6 +269,3 @@ def _group_alive(pgid: int) -> bool:
         return True
     return True
 
-
-def all_check_names() -> Iterable[str]:
-    return CHECKS.keys()

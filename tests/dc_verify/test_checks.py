@@ -251,3 +251,53 @@ def test_failed_verification_after_integrate_restores_the_tree_byte_for_byte(tmp
     newest = max(backups_list, key=lambda b: (b["created_at"], b["id"]))
     assert newest["status"] in ("FAILED", "ROLLED_BACK")
 
+
+
+def _descendants(root: int) -> list[int]:
+    from dc_verify.child import descendants
+
+    return descendants(root)
+
+
+def test_verifier_killed_as_a_group_leaves_no_child_or_tool_process(fresh: Path) -> None:
+    """The installer SIGKILLs the verifier's process group on timeout: nothing of ours may survive."""
+    import signal
+    import subprocess
+
+    bash = fresh / "dc_impl" / "tools" / "dc_bash.py"  # a tool call that starts a session, then hangs
+    bash.write_text(bash.read_text() + (
+        "\n\n_hang_orig = StreamingBashTool.__call__\n\n\n"
+        "async def _hang(self, *args, **kwargs):\n"
+        "    import asyncio\n"
+        "    await _hang_orig(self, command='sleep 300 & echo started')\n"
+        "    await asyncio.sleep(300)\n\n\n"
+        "StreamingBashTool.__call__ = _hang\n"))
+    proc = subprocess.Popen([sys.executable, str(ROOT / "verify_streaming.py"), "--target", str(fresh), "--json",
+                             "--check", "bash_exit_code"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    seen: set[int] = set()
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:  # wait until the check's bash session and its sleeps exist
+            below = _descendants(proc.pid)
+            seen.update(below)
+            if any(_cmdline(p).startswith("sleep 300") for p in below):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the check never started its command")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and [p for p in seen if _alive(p)]:
+        time.sleep(0.05)
+    assert [(p, _cmdline(p)) for p in seen if _alive(p)] == []
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
