@@ -163,8 +163,11 @@ def find_unique(raw: str, old: str) -> Match:
     An LF in ``old`` also matches a CRLF in the file. Without tabs this is a plain exact search.
     With tabs in the file or in ``old`` the uniqueness decision is upstream's -- both sides
     compared tab-expanded, which is also what ``view`` showed the model -- and the hit is mapped
-    back onto the raw text, so tabs outside the replaced span stay tabs. Only when the expanded
-    comparison finds nothing is a literal (tabs as tabs) unique hit accepted as well.
+    back onto the raw text, so tabs outside the replaced span stay tabs. When that one expanded hit
+    starts where a unique literal (tabs as tabs) hit starts, the literal span is used: ``old``
+    expanded from column 0 can end inside a tab that sits at another column in the file, and
+    mapping it back would leave the rest of that tab behind as spaces. Only when the expanded
+    comparison finds nothing is a literal unique hit accepted on its own.
     ``MatchError`` carries the count and the starting lines otherwise.
     """
     old = old.replace("\r\n", "\n")
@@ -179,11 +182,14 @@ def find_unique(raw: str, old: str) -> Match:
         raise MatchError(len(spans), _start_lines(raw, spans))
     expanded = raw.expandtabs(TAB_SIZE)
     spans = _spans(old.expandtabs(TAB_SIZE), expanded)
+    literal = _spans(old, raw) if "\t" in old else []
     if len(spans) == 1:
+        if len(literal) == 1 and len(raw[: literal[0][0]].expandtabs(TAB_SIZE)) == spans[0][0]:
+            return Match(*literal[0])
         return _map_expanded(raw, expanded, *spans[0])
     if spans:
         raise MatchError(len(spans), _start_lines(expanded, spans))
-    literal = _spans(old, raw)
+    literal = literal or _spans(old, raw)
     if len(literal) == 1:
         return Match(*literal[0])
     raise MatchError(len(literal), _start_lines(raw, literal))
