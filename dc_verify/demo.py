@@ -126,8 +126,9 @@ def _broken_release_step(d: DemoRunner) -> None:
 
 def _chat_step(d: DemoRunner) -> None:
     title = "One streamed agent turn, rendered live (scripted server, scenario 'demo')"
+    d.heading(9, title)
     if not (PROJECT_ROOT / "dc_impl" / "chat.py").is_file():
-        d.unavailable(9, title, "dc_impl/chat.py is not in this checkout yet")
+        d.record(StepOutcome(9, title, "unavailable", "dc_impl/chat.py is not in this checkout yet"))
         return
     from .scripted_server import ScriptedServer, load_scenario
 

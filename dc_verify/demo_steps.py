@@ -191,7 +191,9 @@ class DemoRunner:
             extra = extra_check()
             if extra:
                 problems.append(extra)
-        note = "; ".join(problems) or f"exit code {rc} as expected"
+        summary = f"{len(added)} added, {len(changed)} changed, {len(removed)} removed" \
+            if added or changed or removed else "tree unchanged"
+        note = "; ".join(problems) or f"exit code {rc} as expected; {summary}"
         self.record(StepOutcome(number, title, "failed" if problems else "ok", note))
         return not problems
 
