@@ -20,6 +20,8 @@ from .runner import VerifyOptions, verify
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PROG = "verify_streaming.py"
+DEFAULT_TIMEOUT_S = 60.0
+LIVE_TIMEOUT_S = 120.0
 
 
 class UsageProblem(Exception):
@@ -35,12 +37,13 @@ class UsageProblem(Exception):
 @click.option("--check", "checks", multiple=True, metavar="NAME",
               help="Run only this check or group (repeatable, or comma-separated).")
 @click.option("--list-checks", is_flag=True, help="List the checks and exit.")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
-              help="Kill the verification child process group after this many seconds.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1), default=None,
+              help="Kill the verification child process group after this many seconds "
+                   f"[default: {DEFAULT_TIMEOUT_S:g}, {LIVE_TIMEOUT_S:g} with --live].")
 @click.option("--python", "python", default=sys.executable, show_default="this interpreter",
               help="Interpreter for the child that imports the deployed code.")
 def command(target: Path | None, as_json: bool, junit_xml: Path | None, live: bool, checks: tuple[str, ...],
-            list_checks: bool, timeout_s: float, python: str) -> None:
+            list_checks: bool, timeout_s: float | None, python: str) -> None:
     """Verify the streaming components (deployed in --target, or the project's own)."""
     try:
         specs = select_checks(checks)
@@ -50,7 +53,8 @@ def command(target: Path | None, as_json: bool, junit_xml: Path | None, live: bo
             else:
                 render_listing(Console(), specs)
             return
-        options = VerifyOptions(target=target, checks=checks, live=live, timeout_s=timeout_s, python=python)
+        timeout = timeout_s if timeout_s is not None else (LIVE_TIMEOUT_S if live else DEFAULT_TIMEOUT_S)
+        options = VerifyOptions(target=target, checks=checks, live=live, timeout_s=timeout, python=python)
         suite = verify(options)
     except (UnknownCheckError, TargetError) as exc:
         raise UsageProblem(str(exc)) from exc

@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import Any
 
 CHECK_TIMEOUT_S = 15.0
+CHECK_TIMEOUTS = {"live": 60.0}  # a real-API turn may take longer than a scripted one
 
 
 class CheckFailed(Exception):
@@ -111,8 +112,9 @@ async def _run_async(fn: CheckFn, env: ChildEnv, timeout: float) -> Any:
     return await asyncio.wait_for(fn(env), timeout)
 
 
-def run_one(name: str, env: ChildEnv, timeout: float = CHECK_TIMEOUT_S) -> tuple[str, float, str]:
+def run_one(name: str, env: ChildEnv, timeout: float | None = None) -> tuple[str, float, str]:
     """Run check ``name``; returns (status, duration_s, detail). Never raises."""
+    timeout = timeout if timeout is not None else CHECK_TIMEOUTS.get(name, CHECK_TIMEOUT_S)
     t0 = time.monotonic()
     try:
         registry = _registry()

@@ -15,7 +15,7 @@ from .child_env import CheckFailed, CheckSkipped, ChildEnv
 from .loop_runner import run_live_turn
 
 DEFAULT_MODEL = "claude-sonnet-4-5"
-LIVE_TIMEOUT_S = 12.0
+LIVE_TIMEOUT_S = 50.0
 
 
 def _result_texts(messages: list[dict]) -> list[str]:

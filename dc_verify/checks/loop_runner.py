@@ -13,7 +13,7 @@ from . import loop_scenarios as sc
 from .child_env import CheckFailed, ChildEnv, ScenarioRecord
 
 TOOL_VERSION = "computer_use_20250429"
-TURN_TIMEOUT_S = 20.0
+TURN_TIMEOUT_S = 12.0  # below the per-check budget, so a hung turn is reported as such
 API_KEY = "verify-scripted-key"
 
 
