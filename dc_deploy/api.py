@@ -29,7 +29,7 @@ from .manifest import (
     resolve_destination,
     verify_sources,
 )
-from .plan import Plan, gather_state, plan_integrate, plan_restore, plan_toggles
+from .plan import Plan, gather_state, plan_integrate, plan_restore, plan_toggles, restore_states
 from .receipt import Receipt
 
 DEFAULT_LOCK_TIMEOUT = 30.0
@@ -204,9 +204,11 @@ def set_toggles(opts: Options, ctx: Context, flips: dict[str, bool]) -> Result:
 
 def _restore_plan(target: Path, store: BackupStore, ident: str) -> tuple[Backup, Plan]:
     backup = store.get(target, ident)
-    store.check(backup)  # every hash before touching anything
-    current = {rel: file_state(resolve_destination(target, rel)) for rel in backup.files}
-    plan = plan_restore(backup, current, target)
+    chain = store.restore_chain(target, backup)
+    for b in chain:
+        store.check(b)  # every hash before touching anything
+    current = {rel: file_state(resolve_destination(target, rel)) for rel in restore_states(chain)}
+    plan = plan_restore(chain, current, target)
     now = status_mod.installed(target)
     plan.previous_version = now.version if now else None
     if RECEIPT_PATH in backup.files:  # the restore brings back that backup's receipt (or its absence)

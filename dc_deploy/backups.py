@@ -210,6 +210,16 @@ class BackupStore:
         raise BackupNotFoundError(f"no backup {ident!r} of {target} in {self.root}",
                                   hint="list them with --list-backups (and check --backup-dir)")
 
+    def restore_chain(self, target: Path, backup: Backup) -> list[Backup]:
+        """``backup`` and every later COMMITTED backup of ``target``, oldest first.
+
+        Restoring ``backup`` means undoing its transaction and every later one that was kept;
+        FAILED and ROLLED_BACK transactions were already undone, so their backups add nothing.
+        """
+        mine = self.for_target(target)
+        later = mine[mine.index(backup) + 1:] if backup in mine else []
+        return [backup, *(b for b in later if b.status == "COMMITTED")]
+
     # ---- integrity -------------------------------------------------------------------------------
     def check(self, backup: Backup) -> None:
         """Every stored file is present and has its recorded hash; ``IntegrityError`` names the first bad one."""

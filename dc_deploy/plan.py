@@ -241,12 +241,30 @@ def plan_toggles(state: TargetState, target: Path, flips: dict[str, bool]) -> Pl
     return plan
 
 
-def plan_restore(backup: Backup, current: dict[str, FileState], target: Path) -> Plan:
-    """Put every path the backup recorded back to its recorded state; remove dirs it recorded absent."""
-    m = backup.meta
+def restore_states(chain: list[Backup]) -> dict[str, tuple[FileState, Backup]]:
+    """What every path looked like before the first transaction of ``chain`` (oldest first).
+
+    Each backup records the paths its transaction touched as they were just before it, so the
+    oldest backup of the chain that mentions a path holds that path's state at the chain's start:
+    a path first touched by a later transaction was unchanged until then.
+    """
+    states: dict[str, tuple[FileState, Backup]] = {}
+    for backup in reversed(chain):
+        for rel, st in backup.files.items():
+            states[rel] = (st, backup)
+    return states
+
+
+def plan_restore(chain: list[Backup], current: dict[str, FileState], target: Path) -> Plan:
+    """Put every path the chain recorded back to its state before ``chain[0]``; remove dirs it recorded absent.
+
+    ``chain`` is the chosen backup followed by every later transaction that was kept (COMMITTED),
+    so restoring an earlier backup also undoes what was deployed after it.
+    """
+    m = chain[0].meta
     plan = Plan("restore", target, manifest_version=m.get("manifest_versions", {}).get("before"),
                 components=list(m.get("components_before") or []))
-    for rel, want in sorted(backup.files.items()):
+    for rel, (want, backup) in sorted(restore_states(chain).items()):
         cur = current[rel]
         if cur.same(want):
             continue
@@ -254,5 +272,5 @@ def plan_restore(backup: Backup, current: dict[str, FileState], target: Path) ->
                 else "mode" if cur.same_content(want) else "update")
         source = str(backup.stored(rel)) if want.type == "file" else None
         plan.actions.append(Action(rel, kind, None, cur, want, source, detail=f"from {backup.id}"))
-    plan.remove_dirs = list(m.get("absent_dirs", []))
+    plan.remove_dirs = sorted({d for b in chain for d in b.meta.get("absent_dirs", [])}, reverse=True)
     return plan
