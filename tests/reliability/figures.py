@@ -29,8 +29,9 @@ REPO = HERE.parents[1]
 def run_suite(fast: bool, junit: Path, basetemp: Path) -> int:
     marker = "reliability and not slow" if fast else "reliability or slow"
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", marker, "--timeout=1500",
+           "-o", "junit_family=xunit1",  # keeps the record_property statistics in the report
            f"--junit-xml={junit}", f"--basetemp={basetemp}", str(HERE)]
-    return subprocess.call(cmd, cwd=REPO)
+    return subprocess.call(cmd, cwd=REPO, stdout=sys.stderr)  # pytest progress to stderr, the table to stdout
 
 
 def summarise(junit: Path) -> dict[str, Any]:

@@ -42,6 +42,14 @@ async def _gone(marker: str, within: float = 3.0) -> bool:
     return not _pids(marker)
 
 
+async def _appears(marker: str, within: float = 5.0) -> bool:
+    for _ in range(int(within / 0.02)):
+        if _pids(marker):
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
 async def test_timeout_kills_what_the_command_started() -> None:
     async with StreamingBashTool(timeout=1) as tool:
         result = await tool(command="sleep 43.1 & sleep 43.2; echo never")
@@ -54,10 +62,11 @@ async def test_timeout_kills_what_the_command_started() -> None:
 async def test_restart_and_close_kill_background_jobs() -> None:
     tool = StreamingBashTool(timeout=10)
     await tool(command="sleep 43.3 &")
-    assert _pids("sleep 43.3")
+    assert await _appears("sleep 43.3")  # the call returns at once; the job execs a moment later
     assert (await tool(restart=True)).system == "tool has been restarted."
     assert await _gone("sleep 43.3")
     await tool(command="(sleep 43.4 &) ; sleep 43.5 &")
+    assert await _appears("sleep 43.4") and await _appears("sleep 43.5")
     await tool.aclose()
     assert await _gone("sleep 43.4") and await _gone("sleep 43.5")
 
