@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from . import api, render
 from .build import SELECTION_FLAGS
@@ -152,8 +153,9 @@ def cli(**params: object) -> None:
             raise
         if as_json:
             click.echo(render.error_json(DeployError(f"internal error: {exc!r}"), None))
-        ctx.err.print(f"[bold red]error:[/] internal error: {exc!r}", highlight=False)
-        ctx.err.print("[bold]hint:[/] re-run with --debug and report the traceback", highlight=False)
+        ctx.err.print(f"[bold red]error:[/] internal error: {escape(repr(exc))} "
+                      "[bold](hint:[/] re-run with --debug and report the traceback[bold])[/]",
+                      highlight=False, soft_wrap=True)
         sys.exit(exit_code_for(exc))
     if as_json:
         if result.kind == "list" and result.data.get("interrupted"):

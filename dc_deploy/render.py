@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .api import Result
@@ -127,13 +128,14 @@ def render_status(d: dict[str, Any], console: Console) -> None:
 
 
 def render_error(exc: DeployError, err: Console) -> None:
-    err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+    """One line: what happened and, when known, the fix; then the failing checks of a verification."""
+    hint = f" [bold](hint:[/] {escape(exc.hint)}[bold])[/]" if exc.hint else ""
+    err.print(f"[bold red]error:[/] {escape(exc.message)}{hint}", highlight=False, soft_wrap=True)
     verification = exc.data.get("verification")
     if verification:
         for check in verification.get("failing", []):
             detail = str(check.get("detail") or "").strip().splitlines()
-            err.print(f"  [red]FAIL[/] {check.get('name')}: {detail[-1] if detail else ''}", highlight=False)
+            err.print(f"  [red]FAIL[/] {escape(str(check.get('name')))}: {escape(detail[-1]) if detail else ''}",
+                      highlight=False)
         if not verification.get("failing") and verification.get("output_tail"):
             err.print(verification["output_tail"].rstrip()[-800:], highlight=False, markup=False)
-    if exc.hint:
-        err.print(f"[bold]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
