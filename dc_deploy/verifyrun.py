@@ -76,6 +76,7 @@ def run_verification(target: Path, ctx: Context, timeout: float) -> VerifyResult
     cmd = verify_command(target, ctx)
     env = dict(ctx.environ)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env["DC_VERIFY_PARENT_PID"] = str(os.getpid())  # the verifier dies with us (see dc_verify.cli)
     env.pop(failpoints.ENV, None)
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

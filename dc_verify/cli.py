@@ -6,7 +6,10 @@ Exit codes: 0 when nothing failed (skips allowed), 1 when a check failed, 2 for 
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -67,8 +70,32 @@ def command(target: Path | None, as_json: bool, junit_xml: Path | None, live: bo
     sys.exit(EXIT_OK if suite.passed else EXIT_FAILED)
 
 
+ENV_PARENT_PID = "DC_VERIFY_PARENT_PID"
+
+
+def _die_with_installer() -> None:
+    """When the installer started us (it sets ``DC_VERIFY_PARENT_PID``), never outlive it.
+
+    The installer runs us in our own session so it can kill our group on timeout; a SIGKILLed
+    installer, or one interrupted while starting us, would otherwise leave us running. The kernel
+    sends SIGTERM when the parent dies (Linux); our own checks child follows us the same way.
+    """
+    raw = os.environ.get(ENV_PARENT_PID, "")
+    if not raw.isdigit():
+        return
+    from .child import PR_SET_PDEATHSIG
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return  # not Linux: the installer's group kill on timeout still applies
+    if os.getppid() != int(raw):  # the installer died before the death signal was armed
+        os._exit(128 + signal.SIGTERM)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point; returns (and exits with) the process exit code."""
+    _die_with_installer()
     try:
         command.main(args=argv, prog_name=PROG, standalone_mode=False)
     except click.exceptions.Exit as exc:  # --help
