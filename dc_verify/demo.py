@@ -21,7 +21,7 @@ import click
 from rich.console import Console
 
 from .checks.sandbox import apply_breakage
-from .demo_steps import PROJECT_ROOT, DemoRunner, StepOutcome
+from .demo_steps import PROJECT_ROOT, DemoRunner, StepOutcome, diff_snapshots, tree_snapshot
 
 BROKEN_VERSION = "9.9.9"
 FRESH_VERSION = "1.0.0"
@@ -76,6 +76,7 @@ def run_demo(console: Console, workdir: Path, *, fresh_manifest: bool = False) -
         d.step(2, "Integrate the streaming bash tool and switch it on",
                d.integrate("--integrate", "--bash-tool", "--enable-streaming-bash=true", "--reason", "demo step 2"),
                expect_rc=0, expect_toggles={"use_streaming_bash": True}, expect_added=["dc_impl/tools/dc_bash.py"])
+        after_step2 = tree_snapshot(d.target)
         d.step(3, "Integrate the streaming file tool and switch it on",
                d.integrate("--integrate", "--file-tool", "--enable-streaming-file=true", "--reason", "demo step 3"),
                expect_rc=0, expect_toggles={"use_streaming_file": True}, expect_added=["dc_impl/tools/dc_file.py"])
@@ -95,11 +96,20 @@ def run_demo(console: Console, workdir: Path, *, fresh_manifest: bool = False) -
         else:
             d.step(7, f"Restore the backup taken before step 3 ({backup}): back to bash tool only",
                    d.integrate("--restore", backup, "--reason", "demo step 7"), expect_rc=0,
-                   expect_removed=["dc_impl/tools/dc_file.py"])
+                   expect_removed=["dc_impl/tools/dc_file.py", "dc_impl/unified_streaming_loop.py"],
+                   extra_check=lambda: _same_tree(d, after_step2, "the tree after step 2"))
         d.step(8, "Status of the production tree", d.integrate("--status"), expect_rc=0, read_only=True)
 
     _chat_step(d)
     return d.outcomes
+
+
+def _same_tree(d: DemoRunner, expected: dict[str, str], what: str) -> str | None:
+    added, changed, removed = diff_snapshots(expected, tree_snapshot(d.target))
+    if added or changed or removed:
+        return f"not byte-identical to {what}: added {added}, changed {changed}, removed {removed}"
+    d.console.print(f"[bold]byte-identical to {what}[/] (every file's content and mode)")
+    return None
 
 
 def _broken_release_step(d: DemoRunner) -> None:
