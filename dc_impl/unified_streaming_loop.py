@@ -8,7 +8,10 @@ per tool in block order; ``api_response_callback(request, response, error)`` per
 - ``eager_tools`` (default on): a ``tool_use`` starts at its ``content_block_stop`` while the model
   keeps streaming; off, tools start once the message is complete;
 - ``tools``: explicit tool instances instead of the tool group of ``tool_version``;
-- ``retry_policy`` and ``tool_concurrency`` (see ``_loop_history.RetryPolicy`` and ``_loop_tools``).
+- ``retry_policy`` and ``tool_concurrency`` (see ``_loop_history.RetryPolicy`` and ``_loop_tools``);
+- ``stream_idle_timeout_s``: the longest silence tolerated on an open stream (no byte, not even a
+  ``ping``) before it counts as dropped and is retried under R12 like any drop. Default
+  ``$DC_STREAM_IDLE_TIMEOUT_S`` or 180 s; the SDK's own default would wait 600 s on a stalled stream.
 
 Requests go through ``client.beta.messages.create(stream=True)`` of the async clients, whose raw events
 feed the pure accumulator of ``stream_accumulator``: one accumulation (ours, replay-tested) instead of
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -76,6 +80,8 @@ log = logging.getLogger(__name__)
 
 SYSTEM_PROMPT = host.SYSTEM_PROMPT
 APIProvider = host.APIProvider
+DEFAULT_STREAM_IDLE_TIMEOUT_S = 180.0
+ENV_STREAM_IDLE_TIMEOUT = "DC_STREAM_IDLE_TIMEOUT_S"
 CUT_STOP_REASONS = {"max_tokens": "truncated", "model_context_window_exceeded": "truncated", "refusal": "refused"}
 
 
@@ -148,8 +154,13 @@ class _Loop:
         extra_body: dict[str, Any] = {}
         if p["thinking_budget"]:
             extra_body = {"thinking": {"type": "enabled", "budget_tokens": p["thinking_budget"]}}
+        import httpx2
+
+        # connect/write/pool keep the SDK's generous default; a read is one wait for the next bytes
+        timeout = httpx2.Timeout(600.0, read=p["stream_idle_timeout_s"])
         return {"max_tokens": p["max_tokens"], "messages": self.messages, "model": p["model"],
-                "system": [self.system], "tools": self.runner.to_params(), "betas": betas, "extra_body": extra_body}
+                "system": [self.system], "tools": self.runner.to_params(), "betas": betas, "extra_body": extra_body,
+                "timeout": timeout}
 
     # ------------------------------------------------------------------------------------ streaming
     async def _stream_with_retries(self, kwargs: dict[str, Any]) -> _Attempt:
@@ -329,6 +340,19 @@ class _Loop:
         self.runner.cancel_unfinished()
 
 
+def _idle_timeout(value: float | None) -> float:
+    if value is None:
+        raw = os.environ.get(ENV_STREAM_IDLE_TIMEOUT, "").strip()
+        try:
+            value = float(raw) if raw else DEFAULT_STREAM_IDLE_TIMEOUT_S
+        except ValueError:
+            log.warning("ignoring %s=%r: not a number of seconds", ENV_STREAM_IDLE_TIMEOUT, raw)
+            value = DEFAULT_STREAM_IDLE_TIMEOUT_S
+    if value <= 0:
+        raise ValueError(f"stream_idle_timeout_s must be > 0, got {value}")
+    return value
+
+
 async def sampling_loop(
     *,
     model: str,
@@ -349,6 +373,7 @@ async def sampling_loop(
     tools: list[Any] | None = None,
     retry_policy: RetryPolicy | None = None,
     tool_concurrency: str = "serial",
+    stream_idle_timeout_s: float | None = None,
 ) -> list[Any]:
     """Agentic sampling loop with streaming; a drop-in for upstream's ``sampling_loop``."""
     from .toggles import current
@@ -371,7 +396,8 @@ async def sampling_loop(
               "messages": messages, "output_callback": output_callback, "tool_output_callback": tool_output_callback,
               "api_response_callback": api_response_callback, "api_key": api_key,
               "only_n_most_recent_images": only_n_most_recent_images, "max_tokens": max_tokens,
-              "thinking_budget": thinking_budget}
+              "thinking_budget": thinking_budget,
+              "stream_idle_timeout_s": _idle_timeout(stream_idle_timeout_s)}
     loop = _Loop(params, runner, betas, emit, eager_tools, retry_policy or RetryPolicy())
     try:
         return await loop.run()
