@@ -57,6 +57,12 @@ def beta_flag_for(tool_version: str) -> str | None:
     return OWN_TOOL_GROUPS.get(tool_version, (None, ()))[0]
 
 
+def tool_versions() -> list[str]:
+    """The ``tool_version`` values this tree knows (the host's groups, else our own table)."""
+    groups = host_tool_groups()
+    return sorted(groups) if groups is not None else sorted(OWN_TOOL_GROUPS)
+
+
 @dataclass
 class ToolSet:
     tools: list[Any]
@@ -296,4 +302,5 @@ class ToolRunner:
 
 __all__ = [
     "OWN_TOOL_GROUPS", "ToolRun", "ToolRunner", "ToolSet", "beta_flag_for", "host_tool_groups", "resolve_tool_set",
+    "tool_versions",
 ]

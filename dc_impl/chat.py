@@ -22,6 +22,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._loop_tools import tool_versions
 from .stream_events import (
     Retry,
     StreamEvent,
@@ -254,6 +255,10 @@ def main(argv: list[str] | None = None, *, console: Any = None, tools: list[Any]
         return 2
     if not args.prompt and not args.interactive:
         console.print("[red]nothing to do:[/] pass --prompt TEXT or --interactive")
+        return 2
+    if tools is None and args.tool_version not in (known := tool_versions()):
+        console.print(f"[red]invalid settings:[/] unknown --tool-version {args.tool_version!r} "
+                      f"(known: {', '.join(known)})")
         return 2
     try:
         if args.interactive:

@@ -77,6 +77,10 @@ def test_usage_errors_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
     assert main(["--base-url", "http://127.0.0.1:9", "--prompt", "x", "--thinking-budget", "10"],
                 console=Console(file=buf, width=200)) == 2
     assert "at least 1024" in buf.getvalue()
+    buf = io.StringIO()
+    assert main(["--base-url", "http://127.0.0.1:9", "--prompt", "x", "--tool-version", "bogus"],
+                console=Console(file=buf, width=200)) == 2
+    assert "unknown --tool-version 'bogus'" in buf.getvalue() and "computer_use_20250124" in buf.getvalue()
 
 
 def test_live_view_tracks_blocks_tools_and_retries() -> None:
