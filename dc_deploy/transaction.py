@@ -201,6 +201,9 @@ def run(target: Path, store: BackupStore, ctx: Context, *, operation: str, chang
                         hint=f"see the failing checks above; re-run with --no-verify only if you know why "
                              f"(the backup {backup.id} is kept)",
                         backup_id=backup.id)
+            if guard.pending is not None:  # a signal whose exception something swallowed still aborts
+                raise Interrupted(f"interrupted by {signal.Signals(guard.pending).name}; every change was "
+                                  "rolled back", signum=guard.pending)
             jr.state = "COMMITTED"
             journal.write(target, jr)
             store.set_status(backup, "COMMITTED", committed_at=ctx.now_iso())

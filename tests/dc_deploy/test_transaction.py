@@ -231,3 +231,27 @@ def test_disk_full_while_backing_up_changes_nothing(target: Path, ctx: Context, 
     assert tree_digest(target) == old
     (backup,) = BackupStore(opts.backup_dir).all()
     assert backup.status == "ROLLED_BACK"
+
+
+def test_signal_whose_exception_was_swallowed_still_rolls_back(target: Path, ctx: Context, opts: api.Options,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A SIGTERM raised inside code that swallows exceptions (a finalizer, a broad except) must not commit."""
+    import signal
+
+    from dc_deploy.errors import Interrupted
+    from dc_deploy.verifyrun import VerifyResult
+
+    def swallowing_verifier(_target: Path, _ctx: Context, _timeout: float) -> VerifyResult:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.5)  # the handler runs here and raises Interrupted
+        except Exception:  # noqa: BLE001 - the point of the test
+            pass
+        return VerifyResult(True, 0, False, 0.0, ["swallowing"])
+
+    monkeypatch.setattr(transaction, "run_verification", swallowing_verifier)
+    before = tree_digest(target)
+    with pytest.raises(Interrupted):
+        api.integrate(dataclasses.replace(opts, verify=True), ctx, ["bash-tool"], {})
+    assert tree_digest(target) == before
+    assert [b.status for b in BackupStore(opts.backup_dir).all()] == ["ROLLED_BACK"]
