@@ -163,7 +163,7 @@ class ChildRun:
         payload = child_payload(info, options, mode, extra)
         stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stderr_tail()
         proc = subprocess.Popen(
-            [options.python, "-I", str(CHILD_SCRIPT)],
+            [options.python, "-I", "-B", str(CHILD_SCRIPT)],  # -B: -I ignores PYTHONDONTWRITEBYTECODE
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=stderr_file,

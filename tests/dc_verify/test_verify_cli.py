@@ -40,6 +40,13 @@ def test_json_contract_shape_and_exit_zero(deployed: Path) -> None:
         assert check["status"] == "pass" and isinstance(check["duration_s"], float) and check["detail"]
 
 
+def test_verification_writes_no_bytecode_into_the_target(deployed: Path) -> None:
+    before = sorted(p.relative_to(deployed) for p in deployed.rglob("__pycache__"))
+    proc = run("--target", str(deployed), "--json", *FAST)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(p.relative_to(deployed) for p in deployed.rglob("__pycache__")) == before
+
+
 def test_failure_exits_one_and_junit_records_it(deployed: Path, tmp_path: Path) -> None:
     victim = deployed / "dc_impl" / "toggles.py"
     victim.write_text(victim.read_text() + "\n# hand edit\n")
