@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -52,6 +53,11 @@ def _options(p: dict[str, object], ctx: Context) -> api.Options:
     target = p["target"]
     if not target:
         raise UsageError(NO_TARGET, hint="e.g. --target /opt/claude-dc/computer_use_demo")
+    for name, zero_ok, flag in (("verify_timeout", False, "--verify-timeout"), ("lock_timeout", True, "--lock-timeout")):
+        value = float(p[name])  # type: ignore[arg-type]
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+            raise UsageError(f"{flag} must be a number of seconds {'>= 0' if zero_ok else '> 0'}, not {value:g}",
+                             hint=f"e.g. {flag} 30")
     backup_dir = p["backup_dir"] or ctx.project_root / "backups"
     return api.Options(target=Path(str(target)), backup_dir=Path(str(backup_dir)).absolute(),
                        manifest=Path(str(p["manifest"])) if p["manifest"] else None, dry_run=bool(p["dry_run"]),
