@@ -1,7 +1,8 @@
 """``verify_streaming.py``: run the verification suite and render its result.
 
 Exit codes: 0 when nothing failed (skips allowed), 1 when a check failed, 2 for usage errors (bad
-``--check`` name, missing target directory, unknown option) with a one-line message on stderr.
+``--check`` name, missing target directory, unknown option, unwritable ``--junit-xml``) with a
+one-line message on stderr (and, with ``--json``, ``{"passed": false, "checks": [], "error": MSG}`` on stdout).
 """
 
 from __future__ import annotations
@@ -56,18 +57,40 @@ def command(target: Path | None, as_json: bool, junit_xml: Path | None, live: bo
             else:
                 render_listing(Console(), specs)
             return
+        if junit_xml is not None:
+            _check_writable(junit_xml)
         timeout = timeout_s if timeout_s is not None else (LIVE_TIMEOUT_S if live else DEFAULT_TIMEOUT_S)
         options = VerifyOptions(target=target, checks=checks, live=live, timeout_s=timeout, python=python)
         suite = verify(options)
     except (UnknownCheckError, TargetError) as exc:
         raise UsageProblem(str(exc)) from exc
     if junit_xml is not None:
-        write_junit(junit_xml, suite)
+        try:
+            write_junit(junit_xml, suite)
+        except OSError as exc:
+            raise UsageProblem(f"cannot write the JUnit XML to {junit_xml}: {exc.strerror or exc}") from exc
     if as_json:
         click.echo(to_json(suite))
     else:
         render_table(Console(), suite)
     sys.exit(EXIT_OK if suite.passed else EXIT_FAILED)
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse an unusable ``--junit-xml`` before spending the suite's time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageProblem(f"cannot write the JUnit XML to {path}: {exc.strerror or exc}") from exc
+    if path.is_dir() or not os.access(path.parent, os.W_OK | os.X_OK):
+        raise UsageProblem(f"cannot write the JUnit XML to {path}: not a writable file location")
+
+
+def _usage_error(message: str, as_json: bool) -> int:
+    if as_json:  # stdout stays one JSON document, even for a usage error
+        click.echo(json.dumps({"passed": False, "checks": [], "error": message}, indent=2))
+    click.echo(f"{PROG}: error: {message}", err=True)
+    return EXIT_USAGE
 
 
 ENV_PARENT_PID = "DC_VERIFY_PARENT_PID"
@@ -96,16 +119,16 @@ def _die_with_installer() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point; returns (and exits with) the process exit code."""
     _die_with_installer()
+    args = sys.argv[1:] if argv is None else list(argv)
+    as_json = "--json" in args
     try:
-        command.main(args=argv, prog_name=PROG, standalone_mode=False)
+        command.main(args=args, prog_name=PROG, standalone_mode=False)
     except click.exceptions.Exit as exc:  # --help
         code = exc.exit_code
     except click.UsageError as exc:
-        click.echo(f"{PROG}: error: {exc.format_message()}", err=True)
-        code = EXIT_USAGE
+        code = _usage_error(exc.format_message(), as_json)
     except UsageProblem as exc:
-        click.echo(f"{PROG}: error: {exc}", err=True)
-        code = EXIT_USAGE
+        code = _usage_error(str(exc), as_json)
     except click.Abort:
         click.echo(f"{PROG}: aborted", err=True)
         code = EXIT_FAILED

@@ -110,14 +110,18 @@ def test_live_with_a_key_really_calls_the_api_endpoint(deployed: Path) -> None:
         (["--check", "no_such_check"], "unknown check 'no_such_check'"),
         (["--target", "/definitely/not/here"], "does not exist"),
         (["--no-such-flag"], "No such option"),
+        (["--junit-xml", "/proc/no/such/dir/report.xml", "--check", "imports"], "cannot write the JUnit XML"),
     ],
 )
 def test_usage_errors_exit_two_with_one_line(args: list[str], needle: str) -> None:
     proc = run(*args, "--json")
     assert proc.returncode == 2
-    assert proc.stdout == ""
+    doc = json.loads(proc.stdout)  # --json: stdout is one JSON document even for a usage error
+    assert doc["passed"] is False and doc["checks"] == [] and needle in doc["error"]
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0]
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in proc.stderr
+    plain = run(*args)
+    assert plain.returncode == 2 and plain.stdout == ""
 
 
 def test_list_checks_json_names_every_check() -> None:
