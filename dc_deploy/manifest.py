@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -196,12 +197,21 @@ def load_manifest(path: Path) -> Manifest:
     return parse_manifest(doc, where=f"manifest {path}", path=Path(path))
 
 
+def installed_manifests_dir() -> Path:
+    """Where a wheel install puts the manifests (setup.cfg ``data_files``: ``<prefix>/share/...``)."""
+    return Path(sys.prefix) / "share" / "claude-dc-streaming" / "manifests"
+
+
 def default_manifest_path(project_root: Path) -> Path:
-    """The newest ``manifests/streaming-*.json`` by version."""
-    candidates = sorted((project_root / "manifests").glob(MANIFEST_GLOB),
-                        key=lambda p: version_key(p.stem.removeprefix("streaming-")))
+    """The newest ``manifests/streaming-*.json`` by version (a checkout's, else a wheel install's)."""
+    candidates: list[Path] = []
+    for where in (project_root / "manifests", installed_manifests_dir()):
+        candidates = sorted(where.glob(MANIFEST_GLOB),
+                            key=lambda p: version_key(p.stem.removeprefix("streaming-")))
+        if candidates:
+            break
     if not candidates:
-        raise ManifestError(f"no manifest found in {project_root / 'manifests'}",
+        raise ManifestError(f"no manifest found in {project_root / 'manifests'} or {installed_manifests_dir()}",
                             hint="pass --manifest PATH or build one with --build-manifest --version X")
     return candidates[-1]
 
