@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .scripted_server import RecordedRequest, ScriptedServer, _Answer
 
 MESSAGES_PATH = "/v1/messages"
+MAX_BODY_BYTES = 32 * 1024 * 1024  # the real API's request size limit (413 request_too_large above it)
 _DISCONNECT = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
 
@@ -57,14 +58,16 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
         rec, _raw = self._read_and_record("GET")
         try:
-            self._finish_error(rec, 404, "not_found_error", f"Not found: {self.path}")
+            if not self._refuse_unread_body(rec):
+                self._finish_error(rec, 404, "not_found_error", f"Not found: {self.path}")
         except ClientGone:
             self.close_connection = True
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         rec, raw = self._read_and_record("POST")
         try:
-            self._post(rec, raw)
+            if not self._refuse_unread_body(rec):
+                self._post(rec, raw)
         except ClientGone:
             self.close_connection = True
             self.owner.finish(rec, "disconnected", rec.status)
@@ -93,10 +96,27 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._serve_json(answer)
 
+    def _refuse_unread_body(self, rec: RecordedRequest) -> bool:
+        """Answer a request whose body was not read (bad or oversized content-length) as the API does."""
+        if self._body_problem is None:
+            return False
+        status, etype, message = self._body_problem
+        self.close_connection = True  # the unread body must not be parsed as the next request
+        self.owner.reject(rec, "params", message)
+        self._finish_error(rec, status, etype, message)
+        return True
+
     def _read_and_record(self, method: str) -> tuple[RecordedRequest, bytes]:
         self._rid = new_id("req_")  # one handler serves every request of a keep-alive connection
-        length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length) if length > 0 else b""
+        self._body_problem: tuple[int, str, str] | None = None
+        header = (self.headers.get("content-length") or "0").strip()
+        length = int(header) if header.isdigit() else -1
+        if length < 0:
+            self._body_problem = (400, "invalid_request_error", f"invalid content-length header: {header!r}")
+        elif length > MAX_BODY_BYTES:
+            self._body_problem = (413, "request_too_large", "Request exceeds the maximum allowed number of bytes. "
+                                  f"The maximum request size is {MAX_BODY_BYTES} bytes.")
+        raw = self.rfile.read(length) if self._body_problem is None and length > 0 else b""
         try:
             body: Any = json.loads(raw) if raw else None
         except ValueError:

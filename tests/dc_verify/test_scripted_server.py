@@ -467,6 +467,30 @@ def test_request_ids_unique_on_a_keep_alive_connection_and_bad_json_is_a_violati
         assert http.get(f"{srv.base_url}/v1/models").json()["error"]["type"] == "not_found_error"
 
 
+@pytest.mark.parametrize(("length", "status", "etype"), [
+    ("99999999999", 413, "request_too_large"), ("-5", 400, "invalid_request_error"),
+    ("abc", 400, "invalid_request_error")])
+def test_bad_content_length_is_answered_like_the_api_and_the_server_survives(length: str, status: int,
+                                                                             etype: str) -> None:
+    import socket
+
+    with ScriptedServer("text_only") as srv:
+        host, port = srv.base_url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(f"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                         f"content-length: {length}\r\n\r\n{{}}".encode())
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert head.startswith(f"HTTP/1.1 {status} ".encode())
+        assert json.loads(body)["error"]["type"] == etype
+        assert [v.rule for v in srv.violations] == ["params"]
+        ok = Anthropic(base_url=srv.base_url, api_key="k", max_retries=0).messages.create(
+            model=MODEL, max_tokens=64, messages=USER)
+        assert ok.content[0].type == "text"
+
+
 def test_scripted_error_status_turn_is_consumed() -> None:
     scenario = {"name": "scripted400", "turns": [
         {"status": 400, "error_type": "invalid_request_error", "error_message": "prompt is too long"},
