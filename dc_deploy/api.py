@@ -68,6 +68,15 @@ def resolve_target(path: Path) -> Path:
     return path.resolve()
 
 
+def _writable_target(opts: Options) -> Path:
+    """``resolve_target`` for commands that change the target; ``--git-commit`` is checked before any change."""
+    target = resolve_target(opts.target)
+    if opts.git_commit and not opts.dry_run and gitinfo.target_info(target) is None:
+        raise UsageError(f"--git-commit: {target} is not inside a git work tree; nothing was changed",
+                         hint="drop --git-commit, or run git init in the target's repository")
+    return target
+
+
 def _interrupted(target: Path) -> dict[str, Any] | None:
     jr = journal.read(target)
     return jr.summary() if jr else None
@@ -156,7 +165,7 @@ def _noop(plan: Plan, recovered: Any, dry_run: bool, interrupted: dict[str, Any]
 
 def integrate(opts: Options, ctx: Context, components: list[str] | None, flips: dict[str, bool]) -> Result:
     """Deploy ``components`` (``None`` = all; ``[]`` = what is installed) and set ``flips``, as one transaction."""
-    target = resolve_target(opts.target)
+    target = _writable_target(opts)
     manifest = load_manifest(opts.manifest or default_manifest_path(ctx.project_root))
     store = BackupStore(opts.backup_dir)
 
@@ -186,7 +195,7 @@ def integrate(opts: Options, ctx: Context, components: list[str] | None, flips: 
 
 def set_toggles(opts: Options, ctx: Context, flips: dict[str, bool]) -> Result:
     """Flip toggles under the lock: one write, one revision bump, an audit line, then verification."""
-    target = resolve_target(opts.target)
+    target = _writable_target(opts)
     store = BackupStore(opts.backup_dir)
     interrupted = _interrupted(target)
     if opts.dry_run or interrupted is None:  # refuse what can be refused without taking the lock
@@ -222,7 +231,7 @@ def _restore_plan(target: Path, store: BackupStore, ident: str) -> tuple[Backup,
 
 def restore(opts: Options, ctx: Context, ident: str) -> Result:
     """Put back what backup ``ident`` (or ``latest`` COMMITTED) recorded; itself backed up, so undoable."""
-    target = resolve_target(opts.target)
+    target = _writable_target(opts)
     store = BackupStore(opts.backup_dir)
     interrupted = _interrupted(target)
     if opts.dry_run or interrupted is None:  # hashes checked before even creating the lock file

@@ -62,3 +62,17 @@ def test_project_commit_recorded(target: Path, ctx: Context, opts: api.Options, 
     assert gitinfo.project_commit(proj) == head
     (proj / "f").write_text("y")
     assert gitinfo.project_commit(proj) == f"{head}+dirty"
+
+
+def test_git_commit_outside_a_work_tree_is_refused_before_any_change(target: Path, ctx: Context,
+                                                                    opts: api.Options) -> None:
+    from dc_deploy.digest import tree_digest
+    from dc_deploy.errors import UsageError
+
+    assert gitinfo.target_info(target) is None
+    before = tree_digest(target, exclude=())
+    with pytest.raises(UsageError, match="not inside a git work tree; nothing was changed"):
+        api.integrate(dataclasses.replace(opts, git_commit=True), ctx, ["bash-tool"], {})
+    assert tree_digest(target, exclude=()) == before and not opts.backup_dir.exists()
+    res = api.integrate(dataclasses.replace(opts, git_commit=True, dry_run=True), ctx, ["bash-tool"], {})
+    assert res.data["actions"]  # a dry run only shows the plan
