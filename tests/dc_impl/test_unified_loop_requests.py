@@ -105,3 +105,22 @@ def test_missing_cloud_settings_fail_like_upstream(monkeypatch: pytest.MonkeyPat
     with pytest.raises(ValueError, match="region"):
         asyncio.run(run_loop(messages, Recorder(), provider="bedrock"))
     assert messages == [user("hi")]
+
+
+def test_pause_turn_is_continued_without_a_new_user_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    """§5.3: on ``pause_turn`` the loop appends the paused message and asks again, adding nothing."""
+    import asyncio
+
+    scn = {"name": "pause", "description": "pause_turn then the rest", "turns": [
+        {"blocks": [{"type": "text", "text": "Searching, this takes a while."}], "stop_reason": "pause_turn"},
+        {"blocks": [{"type": "text", "text": "Found it."}], "stop_reason": "end_turn"}]}
+    with ScriptedServer(scn) as srv:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.base_url)
+        rec = Recorder()
+        messages = asyncio.run(run_loop([user("find it")], rec))
+        assert srv.violations == [] and len(srv.requests) == 2
+    assert [(m["role"], [b["text"] for b in m["content"]]) for m in srv.requests[1].body["messages"]] == [
+        ("user", ["find it"]), ("assistant", ["Searching, this takes a while."])]
+    assert [m["role"] for m in messages] == ["user", "assistant", "assistant"]
+    assert messages[-1]["content"] == [{"type": "text", "text": "Found it."}]
+    assert [e.outcome for e in rec.of("done")] == ["completed"]
