@@ -38,7 +38,8 @@ def plan_table(actions: list[dict[str, Any]], title: str) -> Table:
                   title_justify="left")
     for a in actions:
         table.add_row(a["action"], a["path"], a["component"] or "", _short(a["old_sha256"]),
-                      _short(a["new_sha256"]) if a["new_sha256"] else "(generated)", a["detail"])
+                      _short(a["new_sha256"]) if a["new_sha256"] else
+                      "(removed)" if a["action"] == "delete" else "(generated)", a["detail"])
     return table
 
 

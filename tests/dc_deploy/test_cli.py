@@ -178,3 +178,17 @@ def test_build_manifest_cli(cli_env: dict[str, str], tmp_path: Path) -> None:
     assert code == 0 and json.loads(stdout)["version"] == "2.0.0"
     assert json.loads(out.read_text())["version"] == "2.0.0"
     assert run(cli_env, "--build-manifest")[0] == 2
+
+
+def test_plan_table_marks_deletions_as_removed() -> None:
+    from rich.console import Console
+
+    from dc_deploy.render import plan_table
+
+    row = {"path": "dc_impl/x.py", "component": None, "old_sha256": "ab" * 32, "new_sha256": None, "detail": ""}
+    console = Console(width=200, record=True)
+    console.print(plan_table([{**row, "action": "delete"}, {**row, "action": "update", "path": "dc_impl/r.json"}],
+                             "plan"))
+    lines = console.export_text().splitlines()
+    assert "(removed)" in next(line for line in lines if "dc_impl/x.py" in line)
+    assert "(generated)" in next(line for line in lines if "dc_impl/r.json" in line)
