@@ -57,11 +57,11 @@ def test_human_output_and_status(cli_env: dict[str, str], base: list[str]) -> No
     (["--prune-backups", "--target", "."], "--keep N"),
     ([], "nothing to do"),
     (["--restore", "backup_19990101_000000", "--target", "."], "no backup"),
-    (["--integrate", "--all", "--verify-timeout", "-1", "--target", "."], "--verify-timeout must be"),
-    (["--integrate", "--all", "--verify-timeout", "0", "--target", "."], "--verify-timeout must be"),
-    (["--enable-streaming-bash=on", "--lock-timeout", "-5", "--target", "."], "--lock-timeout must be"),
-    (["--enable-streaming-bash=on", "--lock-timeout", "-0.5", "--target", "."], "--lock-timeout must be"),
-    (["--status", "--lock-timeout", "nan", "--target", "."], "--lock-timeout must be"),
+    (["--integrate", "--all", "--verify-timeout", "-1", "--target", "no-such-dir"], "--verify-timeout must be"),
+    (["--integrate", "--all", "--verify-timeout", "0", "--target", "no-such-dir"], "--verify-timeout must be"),
+    (["--enable-streaming-bash=on", "--lock-timeout", "-5", "--target", "no-such-dir"], "--lock-timeout must be"),
+    (["--enable-streaming-bash=on", "--lock-timeout", "-0.5", "--target", "no-such-dir"], "--lock-timeout must be"),
+    (["--status", "--lock-timeout", "nan", "--target", "no-such-dir"], "--lock-timeout must be"),
 ])
 def test_usage_errors_exit_2(cli_env: dict[str, str], args: list[str], message: str) -> None:
     code, out, err = run(cli_env, *args)
