@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--no-streaming", action="store_true", help="our app with use_unified_streaming off")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` and `timeout` stop the demo as Ctrl-C does
+    signal.signal(signal.SIGINT, _interrupt)  # also when started from a script that ignores SIGINT
 
     work = Path(tempfile.mkdtemp(prefix="dc-demo-ui-"))
     streaming = not (args.before or args.no_streaming)
