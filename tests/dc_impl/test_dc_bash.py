@@ -194,6 +194,22 @@ async def test_chunks_arrive_before_the_command_ends(tool: StreamingBashTool) ->
     assert all(isinstance(c.stream, str) and c.stream == "stdout" for _, c in seen)
 
 
+async def test_each_line_reaches_on_output_within_milliseconds(tool: StreamingBashTool) -> None:
+    """Latency from the moment the command writes a line to ``on_output`` getting it (wall clock on
+    both sides). A poller (upstream polls every 0.2 s) would have a median near 100 ms."""
+    latencies: list[float] = []
+
+    def cb(chunk: OutputChunk) -> None:
+        now = time.time()
+        latencies.extend(now - float(line) for line in chunk.text.split())
+
+    tool.on_output = cb
+    script = "import time\nfor _ in range(9):\n    print(time.time(), flush=True)\n    time.sleep(0.07)\n"
+    r = await tool(command=f"{sys.executable} -c '{script}'")
+    assert r.error is None and len(latencies) == 9
+    assert sorted(latencies)[4] < 0.04, latencies              # median
+
+
 async def test_async_callback_and_stderr_tags(tool: StreamingBashTool) -> None:
     seen: list[OutputChunk] = []
 
