@@ -66,9 +66,13 @@ def _options(p: dict[str, object], ctx: Context) -> api.Options:
                        on_drift=str(p["on_drift"]), git_commit=bool(p["git_commit"]))
 
 
-def _run(p: dict[str, object], ctx: Context) -> api.Result:
+KIND = {"list-backups": "list", "prune-backups": "prune", "build-manifest": "build"}  # as in Result.kind
+
+
+def _run(p: dict[str, object], ctx: Context, seen: dict[str, str]) -> api.Result:
     flips = _flips(p)  # type: ignore[arg-type]
     cmd = _command(p, flips)
+    seen["command"] = KIND.get(cmd, cmd)  # named in the JSON error document if this command fails
     if cmd == "build-manifest":
         out = p["output"] or p["manifest"]
         return api.build_manifest(ctx, str(p["version_"] or ""), Path(str(out)) if out else None)
@@ -142,13 +146,14 @@ def cli(**params: object) -> None:
     if os.environ.get(ENV_PROJECT_ROOT):
         ctx.project_root = Path(os.environ[ENV_PROJECT_ROOT]).resolve()
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    seen: dict[str, str] = {}
     try:
-        result = _run(params, ctx)
+        result = _run(params, ctx, seen)
     except DeployError as exc:
         if debug:
             ctx.err.print_exception()
         if as_json:
-            click.echo(render.error_json(exc, None))
+            click.echo(render.error_json(exc, seen.get("command")))
         render.render_error(exc, ctx.err)
         sys.exit(int(exc.exit_code))
     except KeyboardInterrupt:
@@ -158,7 +163,7 @@ def cli(**params: object) -> None:
         if debug:
             raise
         if as_json:
-            click.echo(render.error_json(DeployError(f"internal error: {exc!r}"), None))
+            click.echo(render.error_json(DeployError(f"internal error: {exc!r}"), seen.get("command")))
         ctx.err.print(f"[bold red]error:[/] internal error: {escape(repr(exc))} "
                       "[bold](hint:[/] re-run with --debug and report the traceback[bold])[/]",
                       highlight=False, soft_wrap=True)

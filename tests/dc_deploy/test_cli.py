@@ -86,7 +86,7 @@ def test_env_target_and_json_error_document(cli_env: dict[str, str], target: Pat
     code, out, _ = run(env, "--enable-streaming-bash=true", "--json")
     assert code == 1
     doc = json.loads(out)
-    assert doc["ok"] is False and doc["error"]["code"] == "not-installed"
+    assert doc["ok"] is False and doc["error"]["code"] == "not-installed" and doc["command"] == "toggles"
 
 
 def test_verification_failure_exit_3(cli_env: dict[str, str], base: list[str], target: Path) -> None:
@@ -96,6 +96,7 @@ def test_verification_failure_exit_3(cli_env: dict[str, str], base: list[str], t
     assert code == 3
     doc = json.loads(out)
     assert doc["verification"]["passed"] is False and doc["error"]["code"] == "verification-failed"
+    assert doc["command"] == "integrate"
     assert tree_digest(target) == old
     code, out, _ = run(cli_env, "--list-backups", "--json", *base)
     assert [b["status"] for b in json.loads(out)] == ["FAILED"]
