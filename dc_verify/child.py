@@ -131,7 +131,8 @@ def run_imports(payload: dict[str, Any], out: TextIO) -> None:
             module = importlib.import_module(name)
         except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt at import are failures too
             results.append({"module": name, "ok": False, "seconds": time.monotonic() - t0,
-                            "error": f"{type(exc).__name__}: {exc}"})
+                            "error": f"{type(exc).__name__}: {exc}",
+                            "missing": exc.name if isinstance(exc, ModuleNotFoundError) else None})
             continue
         results.append({"module": name, "ok": True, "seconds": time.monotonic() - t0})
         if name == loop_name:
