@@ -6,7 +6,9 @@ except an explicit ``--git-commit`` that cannot be done.
 
 from __future__ import annotations
 
+import getpass
 import os
+import socket
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,18 @@ def target_info(target: Path) -> dict[str, Any] | None:
     return {"root": str(root), "head": _head(repo), "dirty": dirty}
 
 
+def _identity_env(repo: git.Repo) -> dict[str, str]:
+    """Author/committer for a host with no git identity configured (ops boxes often have none)."""
+    reader = repo.config_reader()
+    env: dict[str, str] = {}
+    user = getpass.getuser()
+    if not reader.has_option("user", "name"):
+        env["GIT_AUTHOR_NAME"] = env["GIT_COMMITTER_NAME"] = user
+    if not reader.has_option("user", "email"):
+        env["GIT_AUTHOR_EMAIL"] = env["GIT_COMMITTER_EMAIL"] = f"{user}@{socket.gethostname()}"
+    return env
+
+
 def commit_deployment(target: Path, paths: Iterable[str], message: str) -> str:
     """Stage ``paths`` (relative to the target; deletions included) and commit them; return the sha."""
     repo = _repo(target)
@@ -78,13 +92,13 @@ def commit_deployment(target: Path, paths: Iterable[str], message: str) -> str:
         (add if os.path.lexists(target / rel) else remove).append(repo_rel)
     try:
         if add:
-            repo.index.add(add)
-        if remove:
-            tracked = {e[0] for e in repo.index.entries}
-            gone = [p for p in remove if p in tracked]
-            if gone:
-                repo.index.remove(gone)
-        commit = repo.index.commit(message)
+            repo.git.add("--", *add)
+        tracked = set(repo.git.ls_files("--", *remove).splitlines()) if remove else set()
+        gone = [p for p in remove if p in tracked]
+        # `git commit -- paths` records exactly these paths: whatever the operator had staged for other
+        # files stays staged and out of the deployment commit
+        repo.git.commit("-m", message, "--", *add, *gone, env=_identity_env(repo))
+        commit = repo.head.commit
     except (git.GitCommandError, OSError, ValueError) as exc:
         raise DeployError(f"--git-commit failed: {exc}", hint="commit the deployment by hand with git") from exc
     return str(commit.hexsha)

@@ -51,6 +51,31 @@ def test_receipt_and_backup_record_target_git_and_commit(repo_target: Path, ctx:
     assert _git(repo_target, "ls-files", "dc_impl") == ""
 
 
+def test_git_commit_leaves_the_operators_staged_changes_alone(repo_target: Path, ctx: Context,
+                                                               opts: api.Options) -> None:
+    (repo_target / "NOTES.txt").write_text("work in progress\n")
+    _git(repo_target, "add", "NOTES.txt")
+    res = api.integrate(dataclasses.replace(opts, git_commit=True), ctx, ["bash-tool"], {})
+    committed = set(_git(repo_target, "show", "--name-only", "--format=", res.data["git_commit"]).splitlines())
+    assert "NOTES.txt" not in committed and "dc_impl/tools/dc_bash.py" in committed
+    assert "A  NOTES.txt" in _git(repo_target, "status", "--porcelain").splitlines()
+
+
+def test_git_commit_works_without_a_configured_identity(target: Path, ctx: Context, opts: api.Options,
+                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    for var in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    subprocess.run(["git", "init", "-q"], cwd=target, check=True)
+    res = api.integrate(dataclasses.replace(opts, git_commit=True), ctx, ["bash-tool"], {})
+    author = subprocess.run(["git", "log", "-1", "--format=%an <%ae>"], cwd=target, check=True,
+                            capture_output=True, text=True).stdout.strip()
+    assert res.data["git_commit"] and "@" in author
+
+
 def test_project_commit_recorded(target: Path, ctx: Context, opts: api.Options, tmp_path: Path) -> None:
     proj = tmp_path / "proj"
     proj.mkdir()
