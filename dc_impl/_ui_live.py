@@ -1,4 +1,4 @@
-"""The turn in progress on the page: one placeholder per segment, redrawn only when it changed.
+"""The turn in progress on the page: one st.empty() slot per segment, redrawn only when it changed.
 
 The page script polls the ``LiveTurn`` while the turn runs (``follow``) and hands each snapshot to a
 ``LiveView``. Each segment owns an ``st.empty()`` slot created the first time it is seen, so a text
@@ -23,8 +23,8 @@ from . import _ui_state as ui
 
 @dataclass
 class _Slot:
-    placeholder: Any
-    body: Any  # where the content goes (the expander's inner placeholder for thinking)
+    element: Any
+    body: Any  # where the content goes (the expander's inner element for thinking)
     signature: tuple[Any, ...] = ()
 
 
@@ -53,7 +53,7 @@ class LiveView:
     def update(self, turn: ui.LiveTurn) -> None:
         present = {seg.key for seg in turn.segments}
         for key in [k for k in self.slots if k not in present]:
-            self.slots.pop(key).placeholder.empty()
+            self.slots.pop(key).element.empty()
         if turn.segments and self.waiting is not None:
             self.waiting.empty()
             self.waiting = None
@@ -66,12 +66,12 @@ class LiveView:
                 self.redraws += 1
 
     def _new_slot(self, seg: ui.Segment) -> _Slot:
-        placeholder = self.container.empty()
-        body = placeholder
+        element = self.container.empty()
+        body = element
         if seg.kind == ui.THINKING:
-            expander = placeholder.container().expander("Thinking", expanded=True)
+            expander = element.container().expander("Thinking", expanded=True)
             body = expander.empty()
-        slot = _Slot(placeholder, body)
+        slot = _Slot(element, body)
         self.slots[seg.key] = slot
         return slot
 

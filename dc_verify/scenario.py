@@ -223,7 +223,7 @@ def _build_turn(index: int, raw: Mapping[str, Any], defaults: Mapping[str, Any],
         ping_every=int(raw.get("ping_every", defaults.get("ping_every", 0))),
         inject=injections,
     )
-    # Every injection point must exist in this turn's message (checked on a plan with placeholder ids).
+    # Every injection point must exist in this turn's message (checked on a plan with stand-in ids).
     plan = turn.plan()
     for j, inj in enumerate(injections):
         if inj.at is None:
@@ -264,7 +264,7 @@ def load_scenario(
 ) -> Scenario:
     """A shipped scenario by name (``"bash_tool"``), a JSON file path, a parsed dict, or a Scenario.
 
-    ``variables`` override the scenario's ``${NAME}`` placeholder defaults (e.g. ``{"WORKDIR": str(tmp)}``).
+    ``variables`` override the scenario's ``${NAME}`` variable defaults (e.g. ``{"WORKDIR": str(tmp)}``).
     """
     if isinstance(spec, Scenario):
         if variables:
