@@ -129,8 +129,9 @@ class BackupStore:
         return backup
 
     def sweep(self, target: Path, live: str | None) -> None:
-        """After a crash: drop this target's staging dirs, half-deleted backups and temp files inside
-        unfinished backups (``live``: the backup a hot journal still needs, left alone)."""
+        """After a crash: drop this target's staging dirs, half-deleted backups, interrupted metadata
+        updates, and temp files inside unfinished backups (``live``: the backup a hot journal still
+        needs, whose stored files are left alone)."""
         if not self.root.is_dir():
             return
         tag = self._tag(target)
@@ -138,6 +139,12 @@ class BackupStore:
             if entry.name.startswith(f".stage-{tag}") or entry.name.startswith(".deleting-"):
                 shutil.rmtree(entry.path, ignore_errors=True)
         for b in self.for_target(target):
+            # a status update (backup.json rewritten atomically) cut short leaves its temp file at the
+            # top of any backup, whatever the status it was moving to; only the lock holder writes there
+            for entry in list(os.scandir(b.root)):
+                if TEMP_MARK in entry.name and entry.is_file(follow_symlinks=False):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
             if b.status in ("INCOMPLETE", "ROLLED_BACK") and b.id != live:
                 for dirpath, _dirs, files in os.walk(b.root):
                     for name in files:

@@ -81,3 +81,17 @@ def test_progress_bar_for_large_backups(target: Path, ctx: Context, opts: api.Op
     api.restore(opts, ctx, res.data["backup_id"])
     assert "restoring" in buf.getvalue()
     assert (target / "loop.py").read_bytes() == big
+
+
+def test_recovery_removes_the_temp_file_of_an_interrupted_status_update(target: Path, ctx: Context,
+                                                                        opts: api.Options) -> None:
+    """A kill while backup.json is being rewritten (e.g. marked COMMITTED) leaves its temp file; the
+    next command that takes the lock removes it, whatever the backup's status (found by random kills)."""
+    res = api.integrate(opts, ctx, ["bash-tool"], {})
+    root = Path(BackupStore(opts.backup_dir).get(target, res.data["backup_id"]).root)
+    stray = root / ".backup.json.dc-tmp-4242-deadbeef"
+    stray.write_text("{half")
+    ctx.clock.tick()
+    api.set_toggles(opts, ctx, {"use_streaming_bash": True})
+    assert not stray.exists()
+    assert (root / "backup.json").is_file()

@@ -284,7 +284,8 @@ def check_converged(prep: Prepared, ref: Reference, project: Path) -> str:
         base = diff(prep.old, now)
         raise AssertionError(f"state is neither old nor new; vs old: {base}; vs new: {diff(ref.new, now)}")
     assert toggles_bytes(prep.target) in (prep.old_toggles, ref.new_toggles)
-    assert leftovers(prep.target, prep.backup_dir) == []
+    left = leftovers(prep.target, prep.backup_dir)
+    assert left == [], f"left behind after recovery: {left}"
     assert lock_acquirable(prep.target, 1.0)
     store = BackupStore(prep.backup_dir)
     for backup in store.all():
