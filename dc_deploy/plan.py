@@ -234,6 +234,10 @@ def plan_toggles(state: TargetState, target: Path, flips: dict[str, bool]) -> Pl
     if state.toggles is None:
         raise NotInstalledError(f"{target / TOGGLES_PATH} does not exist: nothing is deployed there yet",
                                 hint="deploy first: --integrate --all (toggles can be set in the same command)")
+    if state.receipt is None:  # e.g. --target pointing at a source checkout that ships default toggles
+        raise NotInstalledError(f"{target} has a toggles file but no {RECEIPT_PATH}: it is not a tree this tool "
+                                "deployed", hint="check --target (the production computer_use_demo directory), "
+                                "or deploy first with --integrate")
     plan = Plan("toggles", target, manifest_name=state.receipt.name if state.receipt else None,
                 manifest_version=state.receipt.version if state.receipt else None,
                 components=list(state.receipt.components) if state.receipt else [])

@@ -69,6 +69,19 @@ def test_flip_before_deploy_is_refused(target: Path, ctx: Context, opts: api.Opt
     assert not (target / ".dc-streaming.lock").exists()
 
 
+def test_flip_in_a_tree_we_never_deployed_is_refused(tmp_path: Path, ctx: Context, opts: api.Options) -> None:
+    """A source checkout ships dc_impl/feature_toggles.json too: --target pointing there must not flip it."""
+    checkout = tmp_path / "checkout"
+    (checkout / "dc_impl").mkdir(parents=True)
+    shipped = b'{"revision": 0, "use_streaming_bash": false, "use_streaming_file": false, ' \
+              b'"use_streaming_screenshot": false, "use_unified_streaming": false, "use_streaming_thinking": false}'
+    (checkout / "dc_impl" / "feature_toggles.json").write_bytes(shipped)
+    with pytest.raises(NotInstalledError, match="not a tree this tool deployed"):
+        api.set_toggles(dataclasses.replace(opts, target=checkout), ctx, {"use_streaming_bash": True})
+    assert (checkout / "dc_impl" / "feature_toggles.json").read_bytes() == shipped
+    assert not (checkout / ".dc-streaming.lock").exists()
+
+
 def test_failed_verification_of_a_flip_restores_old_toggles(target: Path, ctx: Context, opts: api.Options) -> None:
     api.integrate(opts, ctx, ["core"], {})
     before = (target / "dc_impl" / "feature_toggles.json").read_bytes()

@@ -12,9 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import EXAMPLE
-
 from dc_deploy import api
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "computer_use_demo"
 
 
 def test_standin_loop_tests_pass_against_a_hooked_tree_with_toggles_off(tmp_path: Path, ctx, manifest: Path):

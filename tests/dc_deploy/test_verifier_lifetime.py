@@ -4,15 +4,23 @@ verifier (and its checks child) go too, instead of running on in their own sessi
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from conftest import REPO, make_target
-
 from dc_deploy.build import build_manifest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def make_target(parent: Path) -> Path:
+    target = parent / "computer_use_demo"
+    shutil.copytree(REPO / "examples" / "computer_use_demo", target,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "tests"))
+    return target
 
 
 def _procs() -> list[tuple[int, str, int, int]]:
