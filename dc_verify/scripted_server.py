@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 (default): an ephemeral port")
     parser.add_argument("--strict", action="store_true", help="a request after the last turn is a violation")
-    parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help="set a ${NAME} placeholder")
+    parser.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help="set the scenario variable ${NAME}")
     args = parser.parse_args(argv)
     try:
         pairs = [v.split("=", 1) for v in args.var]
