@@ -23,32 +23,24 @@ from bench._common import Result
 ROOT = Path(__file__).resolve().parent.parent
 LINE_FILL = "x" * 88
 
-OURS = """
+_VIEW = """
 import asyncio, json, resource, sys, time
-from dc_impl.tools.dc_file import StreamingEditTool20250124
+{imports}
 path, first, last = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-tool = StreamingEditTool20250124()
+tool = {tool}()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
 result = asyncio.run(tool(command="view", path=path, view_range=[first, last]))
 elapsed = time.perf_counter() - t0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"s": elapsed, "growth_mb": (peak - before) / 1024, "out": result.output}))
+print(json.dumps({{"s": elapsed, "growth_mb": (peak - before) / 1024, "out": result.output}}))
 """
 
-UPSTREAM = """
-import asyncio, json, resource, sys, time
-sys.path.insert(0, sys.argv[4])
-from computer_use_demo.tools.edit import EditTool20250124
-path, first, last = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-tool = EditTool20250124()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-t0 = time.perf_counter()
-result = asyncio.run(tool(command="view", path=path, view_range=[first, last]))
-elapsed = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"s": elapsed, "growth_mb": (peak - before) / 1024, "out": result.output}))
-"""
+OURS = _VIEW.format(imports="from dc_impl.tools.dc_file import StreamingEditTool20250124",
+                    tool="StreamingEditTool20250124")
+UPSTREAM = _VIEW.format(imports="sys.path.insert(0, sys.argv[4])\n"
+                                "from computer_use_demo.tools.edit import EditTool20250124",
+                        tool="EditTool20250124")
 
 BARE = """
 import json, resource, sys, time
