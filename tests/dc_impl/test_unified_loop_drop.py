@@ -98,6 +98,7 @@ async def test_drop_after_tool_continues_with_kept_blocks_and_result(serve, tmp_
     assert retry.discard_partial is False and retry.attempt == 1 and retry.error_type == "RemoteProtocolError"
     assert [e.outcome for e in rec.of("done")] == ["completed"]
     assert elapsed < 10
+    await follow_up_is_valid(serve, messages)
 
 
 async def test_drop_after_tool_keeps_signed_thinking_unchanged(serve) -> None:
