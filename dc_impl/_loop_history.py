@@ -2,8 +2,8 @@
 
 - ``check_thinking_params`` enforces R9 before anything is sent: a clear ``ThinkingConfigError``
   instead of a 400 from the API.
-- ``RetryPolicy`` / ``classify_failure`` implement R12: which stream failures may be retried (only
-  while no tool has started) and with what backoff.
+- ``RetryPolicy`` / ``classify_failure`` implement R12: which stream failures may be retried or, once a
+  tool has started, continued from the kept blocks and their results, and with what backoff.
 - ``results_message`` builds the one user message that answers every ``tool_use`` of an assistant
   message, in block order, results first (R2-R4).
 """
@@ -40,7 +40,12 @@ def check_thinking_params(thinking_budget: int | None, max_tokens: int, *, inter
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """R12 retries of a failed stream, allowed only while no tool has started."""
+    """R12: how often and how fast a failed stream is tried again.
+
+    ``max_retries`` bounds the consecutive failed streams of one ``sampling_loop`` call (reset when a
+    message completes): a retry of the same request (no tool started) and a continuation (a tool started:
+    the kept blocks and their results are sent in a new request) each use one.
+    """
 
     max_retries: int = 2
     base_delay_s: float = 0.5

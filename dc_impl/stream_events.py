@@ -138,10 +138,12 @@ class ToolFinished(StreamEvent):
 
 @dataclass(frozen=True, slots=True)
 class Retry(StreamEvent):
-    """The request failed before any tool started and is sent again after ``delay_s``.
+    """The stream failed and a request is sent again after ``delay_s``.
 
-    ``discard_partial`` tells a UI to throw away the text and thinking it showed for this iteration:
-    the retried request streams the message again from the start.
+    ``discard_partial`` True (no tool had started): the same request is retried, so a UI throws away the
+    text and thinking it showed for this iteration; the message streams again from the start. False (a
+    tool had started): the complete blocks and their results were kept and the turn continues with a new
+    request (the next iteration); what the UI showed stays.
     """
 
     kind: ClassVar[str] = "retry"

@@ -25,10 +25,17 @@ History rules (reference §2):
   already started runs to its end and its real result is sent; one never started is answered
   "not run". Then the loop returns. ``refusal``: the same, but calls still running are stopped.
 - A stream failure (``error`` event, dropped connection, malformed event, end without ``message_stop``)
-  before any tool started is retried (R12) after a ``Retry(discard_partial=True)`` event. After a tool
-  started nothing is retried: running tools finish, the complete blocks and their results are appended
-  (R11 b, the documented alternative: a tool that ran must be in the history the model sees), the
-  failure is reported through ``api_response_callback`` and the loop returns.
+  before any tool started is retried (R12): the same request again, after a ``Retry(discard_partial=True)``
+  event. After a tool started the request is never resent (the tool would run twice): running tools
+  finish, the leading complete blocks (signed thinking unchanged, every complete ``tool_use``) and one
+  user message with their results are appended (R11 b: a tool that ran must be in the history the model
+  sees), and the turn is *continued*: a new request with that history, after a
+  ``Retry(discard_partial=False)`` event, so the model carries on from the results.
+- Retries and continuations share one budget, ``RetryPolicy.max_retries`` consecutive failed streams
+  (reset when a message completes): a server that fails every time gets ``max_retries + 1`` requests.
+  A failure with no budget left, or one that is not retryable, is reported through
+  ``api_response_callback`` and the loop returns (after a tool started: with the blocks and results
+  above appended).
 - Cancellation in every phase of R11: (a) nothing started: nothing appended; (b) mid-stream with tools
   dispatched: complete blocks + one result per kept ``tool_use`` ("interrupted while running" with
   the partial output, or "not run"); (c) message appended, tools running: one result per ``tool_use``;
@@ -87,9 +94,10 @@ CUT_STOP_REASONS = {"max_tokens": "truncated", "model_context_window_exceeded": 
 
 @dataclass
 class _Attempt:
-    kind: str  # "ok" | "error" (nothing started) | "failed_after_tools"
+    kind: str  # "ok" | "error" (nothing started) | "failed_after_tools" | "continue" (after tools, budget left)
     state: TurnState
     error: BaseException | None = None
+    error_type: str = ""
 
 
 class _Loop:
@@ -105,6 +113,7 @@ class _Loop:
         self.eager = eager
         self.retry = retry
         self.iteration = 0
+        self.failures = 0  # consecutive failed streams (retries + continuations) since the last complete message
         self.state: TurnState | None = None            # message being streamed (phase a/b)
         self.pending: list[dict[str, Any]] | None = None  # appended message awaiting results (phase c)
         self.last_stop: str | None = None
@@ -121,10 +130,14 @@ class _Loop:
             if attempt.kind == "error":
                 self.state = None
                 return self._done("error", attempt.error)
-            if attempt.kind == "failed_after_tools":
+            if attempt.kind in ("failed_after_tools", "continue"):
                 await self._append_cut(state, f"the response stream failed ({type(attempt.error).__name__})",
                                        stop_running=False, keep_partial_text=False)
-                return self._done("error", attempt.error)
+                if attempt.kind == "failed_after_tools":
+                    return self._done("error", attempt.error)
+                await self._pause_before_continuing(attempt)
+                self.iteration += 1
+                continue
             outcome = CUT_STOP_REASONS.get(state.stop_reason or "")
             if outcome is not None:
                 await self._append_cut(state, f"the response ended with stop_reason {state.stop_reason}",
@@ -187,20 +200,34 @@ class _Loop:
             finally:
                 await client.close()
             if failure is None:
+                self.failures = 0
                 return _Attempt("ok", state)
             retryable, error_type = classify_failure(failure)
-            if not self.runner.started_in(self.iteration) and retryable and attempt < self.retry.max_retries:
-                delay = self.retry.delay(attempt)
+            started = self.runner.started_in(self.iteration)
+            if retryable and self.failures < self.retry.max_retries:
+                self.failures += 1
+                if started:  # a tool ran: continue the turn from the kept blocks and their results
+                    return _Attempt("continue", state, failure, error_type)
+                delay = self.retry.delay(self.failures - 1)
                 log.warning("stream failed (%s), retrying in %.2fs: %s", error_type, delay, failure)
                 attempt += 1
                 if self.emit:
-                    self.emit(Retry(iteration=self.iteration, attempt=attempt, delay_s=delay,
+                    self.emit(Retry(iteration=self.iteration, attempt=self.failures, delay_s=delay,
                                     error=str(failure), error_type=error_type))
                 await asyncio.sleep(delay)
                 continue
             callback(stream.response.request, stream.response, failure)
-            kind = "failed_after_tools" if self.runner.started_in(self.iteration) else "error"
-            return _Attempt(kind, state, failure)
+            return _Attempt("failed_after_tools" if started else "error", state, failure, error_type)
+
+    async def _pause_before_continuing(self, attempt: _Attempt) -> None:
+        """After a failure once tools ran: the kept blocks and results are appended; back off, then go on."""
+        delay = self.retry.delay(self.failures - 1)
+        log.warning("stream failed (%s) after a tool started; continuing the turn in %.2fs: %s",
+                    attempt.error_type, delay, attempt.error)
+        if self.emit:
+            self.emit(Retry(iteration=self.iteration, attempt=self.failures, delay_s=delay, error=str(attempt.error),
+                            error_type=attempt.error_type, discard_partial=False))
+        await asyncio.sleep(delay)
 
     async def _consume(self, stream: Any, state: TurnState) -> BaseException | None:
         """Read the stream into ``state``; return the failure (None when the message ended properly)."""

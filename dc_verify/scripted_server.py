@@ -7,7 +7,8 @@ Turns of the scenario are served in order, one per request. A request that break
 rule (``validation.py``) or a turn's ``expect`` gets a 400 in the real error shape and is recorded in
 ``violations``; it does not consume the turn. A request that gets an injected failure (error event, drop,
 status, malformed event) does not consume the turn either: the retry gets the same turn. A turn is
-consumed when the server starts writing its ``message_stop`` (or its whole JSON message).
+consumed when the server starts writing its ``message_stop`` (or its whole JSON message), or when a later
+request answers one of its tool_use blocks (a continuation after a failure: the next turn is served).
 
 CLI: ``python -m dc_verify.scripted_server --scenario NAME [--port N]`` prints the base URL first.
 """
@@ -79,6 +80,17 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     owner: ScriptedServer
+
+
+def _continues_past(turn: Turn, body: Mapping[str, Any]) -> bool:
+    """True when the request's last message answers a tool_use of ``turn``: a client that continued after
+    an attempt of the turn failed once its tools had run (a retry resends the same history instead)."""
+    ids = {b["id"] for b in turn.blocks if b.get("type") == "tool_use"}
+    messages = body.get("messages")
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    content = last.get("content") if isinstance(last, dict) and last.get("role") == "user" else None
+    return isinstance(content, list) and any(
+        isinstance(b, dict) and b.get("type") == "tool_result" and b.get("tool_use_id") in ids for b in content)
 
 
 def _fallback_turn(scenario: Scenario) -> Turn:
@@ -241,6 +253,8 @@ class ScriptedServer:
                 self._violate(rec, found)
                 return _Answer(rec, "invalid", error=(400, "invalid_request_error", found[0].message))
             k = self._next_turn
+            if k < len(self.scenario.turns) and self._attempts[k] and _continues_past(self.scenario.turns[k], body):
+                k = self._next_turn = k + 1  # the model saw the results of turn k's tools: it carries on
             if k >= len(self.scenario.turns):
                 if self.strict:
                     self._violate(rec, [Violation("scenario", "no scripted turn left")])

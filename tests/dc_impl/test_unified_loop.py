@@ -20,7 +20,7 @@ from unified_loop_kit import (
     user,
 )
 
-from dc_impl._loop_history import ThinkingConfigError
+from dc_impl._loop_history import RetryPolicy, ThinkingConfigError
 from dc_impl._loop_tools import resolve_tool_set
 from dc_impl.toggles import ToggleState
 from dc_verify.scripted_server import ScriptedServer, load_scenario
@@ -223,7 +223,9 @@ async def test_refusal_appends_nothing_and_runs_nothing(serve) -> None:
     assert rec.events[-1].outcome == "refused" and rec.events[-1].stop_reason == "refusal"
 
 
-async def test_error_after_a_tool_started_never_runs_it_twice(serve, tmp_path: Path) -> None:
+async def test_error_after_a_tool_started_without_retry_budget_returns(serve, tmp_path: Path) -> None:
+    """No budget left: the kept blocks and the real result are appended and the loop returns (with budget
+    the turn is continued instead: test_unified_loop_drop.py)."""
     count = tmp_path / "count"
     srv = serve(scenario({
         "blocks": [{"type": "text", "text": "Counting.", "chunk_size": 4},
@@ -232,7 +234,7 @@ async def test_error_after_a_tool_started_never_runs_it_twice(serve, tmp_path: P
         "stop_reason": "tool_use",
         "inject": [{"kind": "error", "at": "in_block:2", "error_type": "overloaded_error", "times": 3}]}))
     rec = Recorder()
-    messages = await run_loop([user("count")], rec)
+    messages = await run_loop([user("count")], rec, retry_policy=RetryPolicy(max_retries=0))
     assert len(srv.requests) == 1 and rec.of("retry") == []
     assert lines(count) == ["ran"]
     assert messages[1]["content"][-1]["id"] == "toolu_c" and len(messages[1]["content"]) == 2
