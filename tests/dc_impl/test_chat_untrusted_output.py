@@ -56,7 +56,9 @@ SCENARIO: dict[str, Any] = {
 
 WRAPPER = """
 import resource, sys
+import anthropic, rich.live, rich.panel, rich.table  # imported before the baseline: growth is the turn's
 from dc_impl.chat import main
+from dc_impl import unified_streaming_loop
 start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 code = main(sys.argv[2:])
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -128,7 +130,8 @@ def test_chat_output_is_neutralised_and_bounded_end_to_end(tmp_path: Path) -> No
     # in time and memory
     assert elapsed < 20, elapsed
     start_kb, peak_kb = (int(v) for v in rss_path.read_text().split())
-    assert peak_kb - start_kb < 120 * 1024, (start_kb, peak_kb)
+    print(f"chat: {elapsed:.1f} s, {len(raw)} bytes, rss {start_kb} -> {peak_kb} kB")
+    assert peak_kb - start_kb < 100 * 1024, (start_kb, peak_kb)  # was ~300 MB before
 
 
 def test_live_view_renders_tool_and_model_text_as_plain_safe_text() -> None:
