@@ -184,7 +184,7 @@ def render_api_exchange(request: Any, response: Any, response_id: str) -> None:
             st.markdown(f"`{status}`")
             text = _response_text(response)
             if text:
-                st.code(text[:4000])
+                st.code(safe_text(text[:4000]), language=None)
         else:
             st.write(response)
 
