@@ -56,7 +56,7 @@ COMPONENT_SPECS: tuple[ComponentSpec, ...] = (
         "unified-streaming", "unified streaming sampling loop and session enhancements", 3, ("core", "loop-hook"),
         ("dc_impl/unified_streaming_loop.py",),
         ("dc_impl/stream_accumulator.py", "dc_impl/stream_events.py", "dc_impl/streaming_enhancements.py",
-         "dc_impl/chat.py", "dc_impl/_loop_*.py"),
+         "dc_impl/chat.py", "dc_impl/_text_safety.py", "dc_impl/_loop_*.py"),
         toggle="use_unified_streaming",
     ),
     ComponentSpec(

@@ -3,12 +3,19 @@
 History rendering follows upstream's ``_render_message``: one chat message per block, tool results
 from ``st.session_state.tools`` (the API's ``tool_result`` is not enough to render), thinking in a
 collapsed expander. The live turn is drawn by ``_ui_live``, which uses ``render_live_tool`` here.
+
+Tool output is data, not page content: it is always drawn as text (``st.code``; a tool's error as one
+fenced code block inside ``st.error`` that the text cannot close), never as markdown or HTML, after
+``_text_safety.safe_text`` (control characters and bidi overrides shown visibly) and capped to head
+and tail like the live view. Model text stays markdown, as upstream shows it, but made safe the same
+way.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 import traceback
 from typing import Any
 
@@ -16,6 +23,7 @@ import streamlit as st
 
 from . import _ui_state as ui
 from ._compat import ToolResult
+from ._text_safety import clip_text, safe_text
 
 USER, BOT, TOOL = "user", "assistant", "tool"
 
@@ -26,14 +34,23 @@ def render_tool_result(result: Any, *, hide_images: bool) -> None:
     error = getattr(result, "error", None)
     image = getattr(result, "base64_image", None)
     if output:
-        if result.__class__.__name__ == "CLIResult":
-            st.code(output)
-        else:
-            st.markdown(output)
+        st.code(tool_text(str(output)), language=None)
     if error:
-        st.error(error)
+        st.error(fenced(tool_text(str(error))))
     if image and not hide_images:
         st.image(base64.b64decode(image))
+
+
+def tool_text(text: str) -> str:
+    """A tool's text as the page shows it: safe, head and tail at most (with what was left out)."""
+    return clip_text(text, ui.OUTPUT_HEAD_CHARS, ui.OUTPUT_TAIL_CHARS).text
+
+
+def fenced(text: str) -> str:
+    """``text`` as one markdown code block: the fence is longer than any backtick run inside it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}\n{text}\n{fence}"
 
 
 def render_message(sender: str, message: Any, *, hide_images: bool, thinking_expander: bool) -> None:
@@ -49,21 +66,22 @@ def render_message(sender: str, message: Any, *, hide_images: bool, thinking_exp
         elif isinstance(message, dict):
             kind = message.get("type")
             if kind == "text":
-                st.write(message.get("text", ""))
+                st.write(safe_text(str(message.get("text", ""))))
             elif kind == "thinking":
+                thinking = safe_text(str(message.get("thinking", "")))
                 if thinking_expander:
                     with st.expander("Thinking", expanded=False):
-                        st.markdown(message.get("thinking", ""))
+                        st.markdown(thinking)
                 else:
-                    st.markdown(f"[Thinking]\n\n{message.get('thinking', '')}")
+                    st.markdown(f"[Thinking]\n\n{thinking}")
             elif kind == "redacted_thinking":
                 st.caption("[Thinking redacted by the API]")
             elif kind == "tool_use":
-                st.code(f"Tool Use: {message.get('name')}\nInput: {message.get('input')}")
+                st.code(safe_text(f"Tool Use: {message.get('name')}\nInput: {message.get('input')}"), language=None)
             elif kind != "tool_result":
-                st.caption(f"[{kind} block]")
+                st.caption(safe_text(f"[{kind} block]"))
         else:
-            st.markdown(message)
+            st.markdown(safe_text(str(message)))
 
 
 def render_history(
@@ -114,7 +132,7 @@ def render_turn_note(note: dict[str, Any]) -> None:
 
 def render_live_tool(seg: ui.Segment, *, hide_images: bool) -> None:
     """A tool call of the live turn: its input, state, streamed output, then its result."""
-    st.code(ui.tool_input_text(seg))
+    st.code(ui.tool_input_text(seg), language=None)
     if seg.status in (ui.TOOL_INPUT, ui.TOOL_RUNNING):
         label = "preparing" if seg.status == ui.TOOL_INPUT else "running"
         if seg.mid_stream:
@@ -126,8 +144,8 @@ def render_live_tool(seg: ui.Segment, *, hide_images: bool) -> None:
     if seg.result is not None:
         render_tool_result(seg.result, hide_images=hide_images)
     else:
-        if seg.output:
-            st.code(seg.output)
+        if seg.output:  # already safe and capped by the reducer
+            st.code(seg.output, language=None)
         if seg.stderr:
             st.code(seg.stderr, language="text")
     if seg.status in ui.TOOL_STATUSES_DONE:
@@ -136,13 +154,13 @@ def render_live_tool(seg: ui.Segment, *, hide_images: bool) -> None:
 
 
 def render_error(error: BaseException) -> None:
-    body = str(error)
+    body = safe_text(str(error))  # an API error's message is the server's text
     rate_limited = error.__class__.__name__ == "RateLimitError"
     if rate_limited:
         body = f"You have been rate limited.\n\n{body}"
     else:
-        lines = "".join(traceback.format_exception(error))
-        body += f"\n\n**Traceback:**\n\n```\n{lines}\n```"
+        lines = safe_text("".join(traceback.format_exception(error)))
+        body += f"\n\n**Traceback:**\n\n{fenced(lines)}"
     st.error(f"**{error.__class__.__name__}**\n\n{body}", icon=":material/error:")
 
 
@@ -166,7 +184,7 @@ def render_api_exchange(request: Any, response: Any, response_id: str) -> None:
             st.markdown(f"`{status}`")
             text = _response_text(response)
             if text:
-                st.code(text[:4000])
+                st.code(safe_text(text[:4000]), language=None)
         else:
             st.write(response)
 

@@ -7,6 +7,12 @@ thinking, tool call, notice) plus usage and metrics. ``apply_event``, ``apply_bl
 ``apply_tool_result`` only change that data; rendering it is ``_ui_render``'s job, so the reducer is
 tested without a browser. ``LiveTurn.version`` grows with every change, so a poller redraws only when
 something happened.
+
+Text from the model or a tool is stored already made safe (``_text_safety.safe_text``: control
+characters and bidi overrides shown visibly), and a tool's streamed output is kept as a bounded head
+and tail (``_text_safety.HeadTail``, ``OUTPUT_HEAD_CHARS`` + ``OUTPUT_TAIL_CHARS``) with a line counting
+what was left out, so a command printing megabytes costs the page a bounded amount of memory and
+redraw.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import stream_events as ev
+from ._text_safety import HeadTail, safe_text
 
 TEXT = "text"
 THINKING = "thinking"
@@ -27,6 +34,10 @@ NOTICE = "notice"
 TOOL_INPUT = "input"  # its input JSON is still streaming
 TOOL_RUNNING = "running"
 TOOL_STATUSES_DONE = ("ok", "error", "interrupted", "not_run")
+
+# What the page keeps and shows of one tool's output (per stream); the tool caps its result at 30,000.
+OUTPUT_HEAD_CHARS = 10_000
+OUTPUT_TAIL_CHARS = 20_000
 
 
 @dataclass
@@ -42,13 +53,30 @@ class Segment:
     input: dict[str, Any] | None = None
     input_chars: int = 0
     status: str = ""
-    output: str = ""
+    output: str = ""  # what is shown: safe, head + omitted-count line + tail
     stderr: str = ""
+    output_chars: int = 0  # everything received, shown or not
+    stderr_chars: int = 0
     progress: tuple[int, int] | None = None
     is_error: bool = False
     duration_s: float | None = None
     mid_stream: bool = False
     result: Any = None  # the ToolResult, once the tool finished
+    out_buf: HeadTail | None = field(default=None, repr=False, compare=False)
+    err_buf: HeadTail | None = field(default=None, repr=False, compare=False)
+
+    def add_output(self, text: str, stream: str) -> None:
+        """Append streamed output to the bounded buffer of ``stream`` and refresh what is shown."""
+        attr = "err_buf" if stream == "stderr" else "out_buf"
+        buf = getattr(self, attr)
+        if buf is None:
+            buf = HeadTail(OUTPUT_HEAD_CHARS, OUTPUT_TAIL_CHARS)
+            setattr(self, attr, buf)
+        buf.add(text)
+        if stream == "stderr":
+            self.stderr, self.stderr_chars = buf.clip().text, buf.total_chars
+        else:
+            self.output, self.output_chars = buf.clip().text, buf.total_chars
 
 
 @dataclass
@@ -121,7 +149,7 @@ def _tool_segment(turn: LiveTurn, tool_use_id: str, name: str, key: tuple[Any, .
 def retry_notice(event: ev.Retry) -> str:
     what = event.error_type or "error"
     discarded = " The partial reply was discarded." if event.discard_partial else ""
-    return f"Retrying after {what} (attempt {event.attempt + 1}, in {event.delay_s:.1f} s).{discarded}"
+    return safe_text(f"Retrying after {what} (attempt {event.attempt + 1}, in {event.delay_s:.1f} s).{discarded}")
 
 
 def apply_event(turn: LiveTurn, event: Any) -> None:
@@ -143,9 +171,9 @@ def _apply(turn: LiveTurn, event: Any) -> bool:  # noqa: C901 - one branch per e
         if turn.first_delta_t is None:
             turn.first_delta_t = event.t
         if isinstance(event, ev.TextDelta):
-            _block_segment(turn, TEXT, event.iteration, event.index).text += event.text
+            _block_segment(turn, TEXT, event.iteration, event.index).text += safe_text(event.text)
         else:
-            _block_segment(turn, THINKING, event.iteration, event.index).text += event.thinking
+            _block_segment(turn, THINKING, event.iteration, event.index).text += safe_text(event.thinking)
         return True
     if isinstance(event, ev.ToolInputProgress):
         _close_iteration_before(turn, event.iteration, event.index)
@@ -162,10 +190,8 @@ def _apply(turn: LiveTurn, event: Any) -> bool:  # noqa: C901 - one branch per e
         if event.stream == "progress":
             if event.done is not None and event.total is not None:
                 seg.progress = (event.done, event.total)
-        elif event.stream == "stderr":
-            seg.stderr += event.text
         else:
-            seg.output += event.text
+            seg.add_output(event.text, event.stream)
         if seg.status == TOOL_INPUT:
             seg.status = TOOL_RUNNING
         return True
@@ -218,14 +244,15 @@ def apply_block(turn: LiveTurn, block: Any) -> None:
     with turn.lock:
         key = ("block", len(turn.segments))
         if kind == "text":
-            turn.segments.append(Segment(kind=TEXT, key=key, text=str(block.get("text", "")), closed=True))
+            turn.segments.append(Segment(kind=TEXT, key=key, text=safe_text(str(block.get("text", ""))), closed=True))
         elif kind == "thinking":
-            turn.segments.append(Segment(kind=THINKING, key=key, text=str(block.get("thinking", "")), closed=True))
+            turn.segments.append(
+                Segment(kind=THINKING, key=key, text=safe_text(str(block.get("thinking", ""))), closed=True))
         elif kind == "tool_use":
             seg = _tool_segment(turn, str(block.get("id", "")), str(block.get("name", "")), key)
             seg.input, seg.status = dict(block.get("input") or {}), TOOL_RUNNING
         else:
-            turn.segments.append(Segment(kind=NOTICE, key=key, text=f"[{kind}]", closed=True))
+            turn.segments.append(Segment(kind=NOTICE, key=key, text=safe_text(f"[{kind}]"), closed=True))
         turn.version += 1
 
 
@@ -247,7 +274,7 @@ def _as_dict(block: Any) -> dict[str, Any]:
 
 
 def tool_input_text(seg: Segment) -> str:
-    """The tool call as upstream shows it: name and input."""
+    """The tool call as upstream shows it: name and input (safe text)."""
     if seg.input is None:
-        return f"Tool Use: {seg.name}\nInput: (streaming, {seg.input_chars} chars received)"
-    return f"Tool Use: {seg.name}\nInput: {json.dumps(seg.input, ensure_ascii=False)}"
+        return safe_text(f"Tool Use: {seg.name}\nInput: (streaming, {seg.input_chars} chars received)")
+    return safe_text(f"Tool Use: {seg.name}\nInput: {json.dumps(seg.input, ensure_ascii=False)}")

@@ -15,6 +15,7 @@ from typing import Any, get_args
 
 from . import _ui_state as ui
 from ._compat import ToolResult
+from ._text_safety import safe_text
 from ._ui_runner import CANCELLED, FAILED, TurnRunner
 
 UPDATES_PER_S = 10.0  # coalesced delta flushes into the live view
@@ -189,7 +190,7 @@ def turn_note(turn: ui.LiveTurn, runner: TurnRunner) -> dict[str, Any]:
     notices = [s.text for s in turn.segments if s.kind == ui.NOTICE]
     outcome = runner.outcome
     if outcome == FAILED:
-        notices.append(f"The turn failed: {runner.error}")
+        notices.append(safe_text(f"The turn failed: {runner.error}"))
     return {"summary": format_figures(turn_figures(turn, runner)), "notices": notices, "outcome": outcome}
 
 

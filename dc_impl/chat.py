@@ -8,6 +8,13 @@ Without ``--base-url`` (or ``$ANTHROPIC_BASE_URL``) it talks to the real API and
 against a scripted server any key works. One turn per prompt; per-turn metrics are printed at the end.
 In the REPL, Ctrl-C stops the running turn (the loop leaves a valid history) and the next prompt works.
 
+Everything that came from a tool or the model is shown as text, never as terminal control or rich
+markup: control characters, escape sequences and bidi overrides are rendered visibly (``␛[2J``,
+``<U+202E>``) by ``_text_safety.safe_text``. A tool's output is kept as a bounded head and tail
+(``_text_safety.HeadTail``): the panel shows its first ``HEAD_LINES`` and last ``TAIL_LINES`` lines
+and one line counting what was left out, so a command printing megabytes costs the view a few
+kilobytes of memory and screen.
+
 ``rich`` is needed here only: the loop itself never imports it.
 """
 
@@ -23,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._loop_tools import tool_versions
+from ._text_safety import HeadTail, one_line, safe_text
 from .stream_events import (
     Retry,
     StreamEvent,
@@ -35,7 +43,11 @@ from .stream_events import (
 from .streaming_enhancements import StreamingSession, TurnMetrics
 from .unified_streaming_loop import sampling_loop
 
-TAIL_LINES = 12
+HEAD_LINES = 5  # first lines of a tool's output shown in its panel
+TAIL_LINES = 12  # last lines shown
+HEAD_CHARS = 1000  # what the view keeps of a tool's output, whatever it printed
+TAIL_CHARS = 2000
+TITLE_CHARS = 80
 
 
 @dataclass
@@ -50,8 +62,13 @@ class _Segment:
 class _Tool:
     name: str
     command: str
-    output: str = ""
+    buf: HeadTail = field(default_factory=lambda: HeadTail(HEAD_CHARS, TAIL_CHARS))
     status: str = "running"
+
+    @property
+    def output(self) -> str:
+        """What the panel shows: head, the omitted-count line, tail (safe text)."""
+        return self.buf.clip(HEAD_LINES, TAIL_LINES).text
 
 
 @dataclass
@@ -71,27 +88,28 @@ class LiveView:
             if seg is None:
                 seg = self._open[key] = _Segment(kind, key=key)
                 self.segments.append(seg)
-            seg.text += piece
+            seg.text += safe_text(piece)
         elif isinstance(event, ToolStarted):
             summary = event.input.get("command") or event.input.get("path") or event.input
-            self.tools[event.tool_use_id] = _Tool(event.name, str(summary))
+            self.tools[event.tool_use_id] = _Tool(event.name, str(summary)[: TITLE_CHARS * 4])
             self.segments.append(_Segment("tool", tool_use_id=event.tool_use_id))
         elif isinstance(event, ToolOutputChunk):
             tool = self.tools.get(event.tool_use_id)
             if tool is not None and event.stream != "progress":
-                tool.output += event.text
+                tool.buf.add(event.text)
         elif isinstance(event, ToolFinished):
             tool = self.tools.get(event.tool_use_id)
             if tool is not None:
                 tool.status = event.status
-                if not tool.output and event.result is not None:
-                    tool.output = getattr(event.result, "output", None) or getattr(event.result, "error", None) or ""
+                if not tool.buf.total_chars and event.result is not None:
+                    tool.buf.add(str(getattr(event.result, "output", None) or getattr(event.result, "error", None)
+                                     or ""))
         elif isinstance(event, Retry):
             # discard_partial: what the failed attempt streamed is replaced by the retried message
             self.segments = [s for s in self.segments if s.key is None or s.key[1] != event.iteration]
             self._open = {k: v for k, v in self._open.items() if k[1] != event.iteration}
-            self.segments.append(_Segment("notice", f"stream failed ({event.error_type}); "
-                                                    f"retrying in {event.delay_s:.1f}s"))
+            self.segments.append(_Segment("notice", safe_text(f"stream failed ({event.error_type}); "
+                                                              f"retrying in {event.delay_s:.1f}s")))
 
     def text_of(self, kind: str) -> str:
         return "".join(s.text for s in self.segments if s.kind == kind)
@@ -108,15 +126,16 @@ class LiveView:
                 parts.append(Text(seg.text, style=styles[seg.kind]))
                 continue
             tool = self.tools[seg.tool_use_id or ""]
-            tail = "\n".join(tool.output.rstrip("\n").splitlines()[-TAIL_LINES:])
             border = {"running": "cyan", "ok": "green"}.get(tool.status, "red")
-            parts.append(Panel(Text(tail), title=f"{tool.name}: {tool.command}"[:80], subtitle=tool.status,
+            title = Text(one_line(f"{tool.name}: {tool.command}", TITLE_CHARS))
+            parts.append(Panel(Text(tool.output.rstrip("\n")), title=title, subtitle=Text(one_line(tool.status, 20)),
                                border_style=border))
         return Group(*parts)
 
 
 def metrics_table(m: TurnMetrics) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
     def fmt(value: float | None, unit: str) -> str:
         return "-" if value is None else f"{value:.2f} {unit}"
@@ -128,7 +147,7 @@ def metrics_table(m: TurnMetrics) -> Any:
             ("tool calls", str(len(m.tools))), ("tool time", fmt(m.tool_latency_s, "s")),
             ("time saved by mid-stream start", fmt(m.time_saved_s, "s")), ("wall time", fmt(m.wall_s, "s"))]
     for name, value in rows:
-        table.add_row(name, value)
+        table.add_row(name, Text(safe_text(value)))  # stop_reason comes from the server: never markup
     return table
 
 
@@ -184,10 +203,17 @@ async def run_turn(messages: list[dict[str, Any]], prompt: str, args: argparse.N
     if not console.is_terminal:  # Live leaves its last line open when it only renders once at the end
         console.line()
     for err in errors:
-        console.print(f"[red]API error:[/] {err}")
+        console.print(_styled("API error:", safe_text(err)))
     if session.last_metrics is not None:
         console.print(metrics_table(session.last_metrics))
     return session.last_metrics
+
+
+def _styled(label: str, detail: str) -> Any:
+    """``label`` in red, then ``detail`` as plain text (no markup is read from it)."""
+    from rich.text import Text
+
+    return Text.assemble((label, "red"), " ", detail)
 
 
 def _read_line(loop: asyncio.AbstractEventLoop, prompt: str) -> asyncio.Future[str | None]:
@@ -257,8 +283,8 @@ def main(argv: list[str] | None = None, *, console: Any = None, tools: list[Any]
         console.print("[red]nothing to do:[/] pass --prompt TEXT or --interactive")
         return 2
     if tools is None and args.tool_version not in (known := tool_versions()):
-        console.print(f"[red]invalid settings:[/] unknown --tool-version {args.tool_version!r} "
-                      f"(known: {', '.join(known)})")
+        console.print(_styled("invalid settings:", f"unknown --tool-version {safe_text(repr(args.tool_version))} "
+                                                   f"(known: {', '.join(known)})"))
         return 2
     try:
         if args.interactive:
@@ -268,7 +294,7 @@ def main(argv: list[str] | None = None, *, console: Any = None, tools: list[Any]
     except KeyboardInterrupt:
         return 1
     except ValueError as exc:  # e.g. ThinkingConfigError: a usage problem, said plainly
-        console.print(f"[red]invalid settings:[/] {exc}")
+        console.print(_styled("invalid settings:", safe_text(str(exc))))
         return 2
     return 0 if metrics is not None and metrics.outcome in ("completed", "truncated") else 1
 

@@ -6,6 +6,8 @@ placeholders. Both apps talk to the scripted Messages API over real HTTP on 127.
 from __future__ import annotations
 
 import importlib.util
+import json
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -137,3 +139,89 @@ def test_hidden_thinking_redraws_only_when_complete() -> None:
     assert live.signature(seg, stream_thinking=True) != live.signature(grown, stream_thinking=True)
     grown.closed = True
     assert live.signature(seg, stream_thinking=False) != live.signature(grown, stream_thinking=False)
+
+
+# --- issue 12.4: tool and model text is shown as text, never as markdown/HTML or control codes ------
+
+HOSTILE = ("\x1b[2J\x1b]0;pwned\x07 **bold** <b>html</b> [link](http://example.invalid/a) "
+           "![img](http://example.invalid/x.png) ``` fence-break \u202eexe.txt\u009b")
+HOSTILE_SHOWN = ("␛[2J␛]0;pwned␇ **bold** <b>html</b> [link](http://example.invalid/a) "
+                 "![img](http://example.invalid/x.png) ``` fence-break <U+202E>exe.txt<U+009B>")
+
+
+def _render_every_tool_path() -> None:  # an AppTest script: must be self-contained
+    from dc_impl import _ui_render as render
+    from dc_impl import _ui_state as ui
+    from dc_impl import stream_events as ev
+    from dc_impl._compat import CLIResult, ToolResult
+
+    hostile = ("\x1b[2J\x1b]0;pwned\x07 **bold** <b>html</b> [link](http://example.invalid/a) "
+               "![img](http://example.invalid/x.png) ``` fence-break \u202eexe.txt\u009b")
+    render.render_tool_result(ToolResult(output="plain:" + hostile, error="error:" + hostile), hide_images=False)
+    render.render_tool_result(CLIResult(output="cli:" + hostile), hide_images=False)
+    block = {"type": "tool_result", "tool_use_id": "x", "content": [{"type": "text", "text": "block:" + hostile}]}
+    render.render_message(render.TOOL, render._result_from_block(block), hide_images=False, thinking_expander=True)
+    turn = ui.LiveTurn()
+    ui.apply_event(turn, ev.ToolStarted(iteration=0, index=0, tool_use_id="t", name="bash",
+                                        input={"command": "cmd:" + hostile}, mid_stream=False))
+    ui.apply_event(turn, ev.ToolOutputChunk(tool_use_id="t", name="bash", text="live:" + hostile))
+    ui.apply_event(turn, ev.ToolOutputChunk(tool_use_id="t", name="bash", text="stderr:" + hostile, stream="stderr"))
+    render.render_live_tool(turn.segments[0], hide_images=False)
+
+
+def _texts(at: Any, kind: str) -> list[str]:
+    return [str(e.value) for e in getattr(at, kind)]
+
+
+def _assert_only_as_text(at: Any, labels: list[str]) -> None:
+    codes = _texts(at, "code")
+    for label in labels:
+        assert any(label + HOSTILE_SHOWN in c for c in codes), (label, codes)
+    for kind in ("markdown", "caption", "error", "info", "warning"):
+        for value in _texts(at, kind):
+            assert "pwned" not in value or kind == "error", (kind, value)  # no tool text as markdown
+    for value in _texts(at, "error"):
+        if "pwned" in value:  # a tool error: one fenced code block that the text cannot close
+            fence = value.split("\n", 1)[0]
+            assert set(fence) == {"`"} and len(fence) > 3 and value.rstrip().endswith("\n" + fence), value
+            assert HOSTILE_SHOWN in value
+    everything = "".join(codes + _texts(at, "markdown") + _texts(at, "error"))
+    assert "\x1b" not in everything and "\u202e" not in everything and "\u009b" not in everything
+
+
+def test_every_tool_output_path_renders_as_plain_text() -> None:
+    at = AppTest.from_function(_render_every_tool_path, default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    _assert_only_as_text(at, ["plain:", "cli:", "block:", "live:", "stderr:"])
+    tool_use = [c for c in _texts(at, "code") if c.startswith("Tool Use: bash")]  # the input, as JSON
+    assert len(tool_use) == 1 and '"cmd:\\u001b[2J\\u001b]0;pwned\\u0007 **bold**' in tool_use[0]
+    assert "<U+202E>exe.txt<U+009B>" in tool_use[0]
+
+
+def test_our_app_renders_hostile_tool_output_as_text(env: Any, monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    toggles = tmp_path / "feature_toggles.json"
+    toggles.write_text(json.dumps({"revision": 1, "use_streaming_bash": True, "use_streaming_file": True,
+                                   "use_streaming_screenshot": False, "use_unified_streaming": True,
+                                   "use_streaming_thinking": True}))
+    monkeypatch.setenv("DC_TOGGLES_FILE", str(toggles))
+    monkeypatch.setenv("DC_UI_HOST_PACKAGE", "computer_use_demo")
+    script = tmp_path / "hostile.sh"
+    script.write_bytes(("printf '%s\\n' " + shlex.quote(HOSTILE) + "; printf '%s\\n' "
+                        + shlex.quote(HOSTILE) + " >&2").encode())
+    srv = env({"name": "hostile", "turns": [
+        {"blocks": [{"type": "text", "text": "Model \x1b[2J text."},
+                    {"type": "tool_use", "id": "toolu_h", "name": "bash", "input": {"command": f"bash {script}"}}],
+         "stop_reason": "tool_use"},
+        {"blocks": [{"type": "text", "text": "Done."}], "stop_reason": "end_turn"},
+    ]})
+    at = AppTest.from_file(str(ROOT / "dc_impl" / "streamlit_app.py"), default_timeout=60)
+    at.run()
+    at.chat_input[0].set_value("print it").run()
+    assert not at.exception, at.exception
+    assert srv.violations == [] and len(srv.requests) == 2
+    assert any("Model ␛[2J text." in m for m in _texts(at, "markdown"))
+    codes = _texts(at, "code")
+    assert any(HOSTILE_SHOWN in c for c in codes), codes
+    _assert_only_as_text(at, [""])

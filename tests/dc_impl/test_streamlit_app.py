@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -417,3 +418,44 @@ def test_retry_replaces_the_discarded_partial_text_with_a_notice(scripted: Any) 
     note = turn_mod.turn_note(snap, runner)
     assert note["notices"] == [snap.segments[0].text]
     assert [r.attempt for r in srv.requests] == [1, 2] and srv.violations == []
+
+
+# --- issue 12.4/12.5: what the page keeps of tool and model text is safe and bounded ------------
+
+
+def test_streamed_tool_output_is_kept_bounded_with_the_omitted_count() -> None:
+    from dc_impl import _ui_live as live  # needs streamlit only for its import
+
+    turn = feed(ev.ToolStarted(iteration=0, index=0, tool_use_id="t", name="bash", input={"command": "seq"},
+                               mid_stream=False))
+    lines = [f"{i}\n" for i in range(1, 2_000_001)]
+    text = "".join(lines)
+    step = 65_536
+    signatures = []
+    for i in range(0, len(text), step):
+        ui.apply_event(turn, ev.ToolOutputChunk(tool_use_id="t", name="bash", text=text[i:i + step]))
+        signatures.append(live.signature(turn.snapshot().segments[0], stream_thinking=True))
+    seg = turn.segments[0]
+    assert seg.output_chars == len(text) and seg.out_buf is not None
+    assert len(seg.out_buf.head) + len(seg.out_buf.tail) == ui.OUTPUT_HEAD_CHARS + ui.OUTPUT_TAIL_CHARS
+    assert len(seg.output) < ui.OUTPUT_HEAD_CHARS + ui.OUTPUT_TAIL_CHARS + 100
+    assert seg.output.startswith("1\n2\n3\n") and seg.output.endswith("1999999\n2000000\n")
+    note = re.search(r"\n\[… ([\d,]+) lines \(([\d,]+) characters\) omitted …\]\n", seg.output)
+    assert note is not None and seg.output.count("[…") == 1
+    omitted_lines, omitted_chars = (int(g.replace(",", "")) for g in note.groups())
+    assert omitted_chars == len(text) - ui.OUTPUT_HEAD_CHARS - ui.OUTPUT_TAIL_CHARS
+    assert omitted_lines == 2_000_000 - text[:ui.OUTPUT_HEAD_CHARS].count("\n") - text[-ui.OUTPUT_TAIL_CHARS:].count("\n")
+    assert len(set(signatures)) == len(signatures), "every chunk redraws, though the shown size stays the same"
+
+
+def test_model_and_tool_text_is_stored_safe() -> None:
+    turn = feed(ev.TextDelta(iteration=0, index=0, text="a\x1b[2Jb"), ev.ThinkingDelta(iteration=0, index=1, thinking="\u202ex"),
+                ev.ToolStarted(iteration=0, index=2, tool_use_id="t", name="bash", input={"command": "x\u009b"},
+                               mid_stream=False),
+                ev.ToolOutputChunk(tool_use_id="t", name="bash", text="\x1b]0;t\x07", stream="stderr"))
+    text, thinking, tool = turn.segments
+    assert (text.text, thinking.text, tool.stderr) == ("a␛[2Jb", "<U+202E>x", "␛]0;t␇")
+    assert ui.tool_input_text(tool) == 'Tool Use: bash\nInput: {"command": "x<U+009B>"}'
+    upstream = ui.LiveTurn()
+    ui.apply_block(upstream, {"type": "text", "text": "\x1b[31mred"})
+    assert upstream.segments[0].text == "␛[31mred"
