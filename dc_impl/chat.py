@@ -105,11 +105,14 @@ class LiveView:
                     tool.buf.add(str(getattr(event.result, "output", None) or getattr(event.result, "error", None)
                                      or ""))
         elif isinstance(event, Retry):
-            # discard_partial: what the failed attempt streamed is replaced by the retried message
-            self.segments = [s for s in self.segments if s.key is None or s.key[1] != event.iteration]
-            self._open = {k: v for k, v in self._open.items() if k[1] != event.iteration}
+            if event.discard_partial:  # what the failed attempt streamed is replaced by the retried message
+                self.segments = [s for s in self.segments if s.key is None or s.key[1] != event.iteration]
+                self._open = {k: v for k, v in self._open.items() if k[1] != event.iteration}
+                what = "retrying"
+            else:  # a drop after a tool started: the kept blocks stay, the turn goes on in a new request
+                what = "continuing with what was kept"
             self.segments.append(_Segment("notice", safe_text(f"stream failed ({event.error_type}); "
-                                                              f"retrying in {event.delay_s:.1f}s")))
+                                                              f"{what} in {event.delay_s:.1f}s")))
 
     def text_of(self, kind: str) -> str:
         return "".join(s.text for s in self.segments if s.kind == kind)

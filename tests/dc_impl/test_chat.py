@@ -103,3 +103,14 @@ def test_live_view_tracks_blocks_tools_and_retries() -> None:
     buf = io.StringIO()
     Console(file=buf, width=80).print(view.render())
     assert "bash: ls" in buf.getvalue() and "a.txt" in buf.getvalue()
+
+
+def test_live_view_keeps_the_text_of_a_continued_drop() -> None:
+    """A drop after a tool started is continued (discard_partial=False): what streamed stays on screen."""
+    view = LiveView()
+    view.update(TextDelta(iteration=0, index=0, text="Running it. "))
+    view.update(Retry(iteration=0, attempt=1, delay_s=0.5, error="x", error_type="connection_error",
+                      discard_partial=False))
+    view.update(TextDelta(iteration=1, index=0, text="Done."))
+    assert view.text_of("text") == "Running it. Done."
+    assert "continuing" in view.text_of("notice")
