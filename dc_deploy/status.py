@@ -9,6 +9,7 @@ from . import journal, loop_block, toggle_store
 from .backups import BackupStore
 from .errors import DeployError
 from .fsutil import file_state
+from .lock import live_holder
 from .manifest import LOOP_FILE, resolve_destination
 from .receipt import Receipt, read_receipt
 
@@ -44,6 +45,9 @@ def drift(target: Path, receipt: Receipt) -> list[dict[str, Any]]:
                     has, detail = False, str(exc)
                 if not has:
                     detail = "the loop hook block is missing or damaged"
+                elif loop_block.add_block((target / rel).read_bytes()) == (target / rel).read_bytes():
+                    detail = ("changed by hand outside the managed block (the block is intact; the next --integrate "
+                              "keeps the edit and records it)")
             out.append({"path": rel, "recorded_sha256": rec["sha256"], "current_sha256": cur.sha256,
                         "current_type": cur.type, "detail": detail})
         elif cur.mode != rec.get("mode"):
@@ -78,4 +82,24 @@ def collect(target: Path, store: BackupStore) -> dict[str, Any]:
         data["interrupted"] = jr.summary() if jr else None
     except DeployError as exc:
         data["interrupted"] = {"message": str(exc)}
+    data["in_progress"] = in_progress(target, data["interrupted"])
+    if data["in_progress"] is not None:
+        data["interrupted"] = None  # a live command's transaction is not an interrupted one
     return data
+
+
+def in_progress(target: Path, journal_summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Another command holding the lock right now (its transaction, if it has one, is in progress)."""
+    holder = live_holder(target)
+    if holder is None:
+        return None
+    pid, since, command = holder.get("pid", "unknown"), holder.get("since", "unknown"), holder.get("command")
+    what, tail = "a command", "; not interrupted: it holds the lock"
+    if journal_summary and journal_summary.get("txid"):
+        what = f"{journal_summary.get('operation')} transaction {journal_summary['txid']}"
+        if journal_summary.get("pid") not in (None, pid):  # a crashed one, which the lock holder will recover
+            what, tail = f"recovery of the interrupted {what} (started by pid {journal_summary['pid']})", ""
+    info = {k: v for k, v in (journal_summary or {}).items() if k not in ("message", "pid")}
+    return {**info, "pid": pid, "since": since, "holder": holder,
+            "message": f"{what} in progress (pid {pid}, since {since}" + (f": {command})" if command else ")")
+                       + tail}
