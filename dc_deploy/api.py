@@ -79,7 +79,9 @@ def _writable_target(opts: Options) -> Path:
 
 def _interrupted(target: Path) -> dict[str, Any] | None:
     jr = journal.read(target)
-    return jr.summary() if jr else None
+    if jr is None:
+        return None
+    return status_mod.in_progress(target, jr.summary()) or jr.summary()  # a live holder's is not interrupted
 
 
 def _meta(opts: Options, ctx: Context, plan: Plan, **extra: Any) -> dict[str, Any]:

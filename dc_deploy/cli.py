@@ -81,6 +81,9 @@ def _check_backup_dir(opts: api.Options) -> None:
     """Backups must live outside the tree they protect, and the tree outside the backups."""
     target, backups = opts.target.resolve(), opts.backup_dir.resolve()
     hint = "pass a --backup-dir (or DC_BACKUP_DIR) outside the target, e.g. next to it"
+    if backups.exists() and not backups.is_dir():
+        raise UsageError(f"backup directory {backups} is not a directory; nothing was changed",
+                         hint="pass a directory with --backup-dir (or DC_BACKUP_DIR); it is created if missing")
     if backups == target or backups.is_relative_to(target):
         raise UsageError(f"backup directory {backups} is inside the target {target}: a restore would leave it "
                          "behind or overwrite it; nothing was changed", hint=hint)

@@ -118,7 +118,7 @@ def render_status(d: dict[str, Any], console: Console) -> None:
         console.print(f"toggles (revision {t['revision']}): " +
                       ", ".join(f"{k}={'on' if v else 'off'}" for k, v in t.items() if k != "revision"))
     elif d.get("toggles_error"):
-        console.print(f"[red]toggles invalid[/]: {d['toggles_error']}")
+        console.print(f"[red]toggles unusable[/]: {escape(d['toggles_error'])}")
     if d["drift"]:
         table = Table("path", "recorded", "current", "detail", title="drift (changed by hand)", title_justify="left")
         for item in d["drift"]:

@@ -72,6 +72,9 @@ def collect(target: Path, store: BackupStore) -> dict[str, Any]:
         data["toggles"] = toggle_store.read(target)
     except DeployError as exc:
         data["toggles_error"] = str(exc)
+    if receipt is not None and data["toggles"] is None and data["toggles_error"] is None:
+        data["toggles_error"] = (f"{toggle_store.toggles_path(target)} is missing; recreate it from the manifest's "
+                                 "defaults with --integrate (add the --enable-... flags you want)")
     backups = store.for_target(target)
     data["last_backup"] = backups[-1].summary() if backups else None
     good = [b for b in backups if b.status == "COMMITTED"]

@@ -208,6 +208,17 @@ def test_backup_dir_inside_target_and_target_inside_backup_dir(cli_env: dict[str
     one_error(err, str(target), str(target.parent), "inside the backup directory")
 
 
+def test_backup_dir_that_is_a_file_is_invalid_input(cli_env: dict[str, str], base: list[str], target: Path,
+                                                    tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "backups-file"
+    not_a_dir.write_text("x\n")
+    before = tree_digest(target, exclude=())
+    code, _, err = run(cli_env, "--integrate", "--bash-tool", "--no-verify", "--backup-dir", str(not_a_dir), *base)
+    assert code == 2
+    one_error(err, str(not_a_dir), "not a directory")
+    assert tree_digest(target, exclude=()) == before
+
+
 # ------------------------------------------------------------------------------- f. signals
 _SIGNAL_AT = """
 import os, signal, sys
@@ -299,6 +310,8 @@ def test_status_during_a_live_transaction_says_in_progress(cli_env: dict[str, st
         assert f"in progress (pid {proc.pid}, since " in doc["in_progress"]["message"]
         code, out, _ = run(cli_env, "--status", *base)
         assert code == 0 and f"in progress (pid {proc.pid}" in out and "warning:" not in out
+        code, _, err = run(cli_env, "--list-backups", "--json", *base)
+        assert code == 0 and f"in progress (pid {proc.pid}" in err and "interrupted integrate" not in err
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
@@ -348,6 +361,8 @@ def test_deleted_toggles_file_is_named(cli_env: dict[str, str], base: list[str],
     assert code == 1
     line = one_error(err, "is missing", "--integrate")
     assert "nothing is deployed" not in line
+    code, out, _ = run(cli_env, "--status", *base)
+    assert code == 0 and "feature_toggles.json is missing; recreate it" in out
     code, _, err = run(cli_env, "--integrate", "--enable-streaming-bash=true", "--no-verify", *base)
     assert code == 0 and json.loads((target / TOGGLES_PATH).read_text())["use_streaming_bash"] is True
 
