@@ -253,6 +253,10 @@ def run(target: Path, store: BackupStore, ctx: Context, *, operation: str, chang
         except BaseException as exc:
             guard.armed = False
             if guard.committed:  # failing after the commit point: the change stays; recovery finishes it
+                if isinstance(exc, Exception) and not isinstance(exc, DeployError):
+                    raise DeployError(f"{operation} committed (backup {backup.id}), but finishing it failed: {exc}; "
+                                      "the next command that takes the lock completes it",
+                                      hint="check with --status") from exc
                 raise
             changed = _undo(store, backup, target, jr, exc, ctx)
             if on_rollback is not None:
@@ -266,10 +270,7 @@ def run(target: Path, store: BackupStore, ctx: Context, *, operation: str, chang
                 raise filesystem_error(exc, f"{operation} failed",
                                        f"; every change was rolled back from {backup.id}") from exc
             raise
-        guard.armed = False
-        if guard.pending is not None:
-            ctx.log(f"[yellow]note[/]: {signal.Signals(guard.pending).name} arrived after the commit point; "
-                    "the change is committed")
+        guard.armed = False  # a signal remembered after the commit point is reported by the entry point
     return TxOutcome(backup, verification, [c.path for c in changes])
 
 

@@ -271,6 +271,38 @@ def _catches_sigterm(pid: int) -> bool:
     return bool(mask & (1 << (signal.SIGTERM - 1)))
 
 
+_EIO_ON_JOURNAL_REMOVE = """
+import errno, sys
+sys.path.insert(0, {project!r})
+import dc_deploy.journal as journal
+_remove, calls = journal.remove, []
+def remove(target):
+    calls.append(target)
+    if len(calls) == 1:  # the commit's removal of the COMMITTED journal fails like a dying disk
+        raise OSError(errno.EIO, "Input/output error", str(journal.journal_path(target)))
+    _remove(target)
+journal.remove = remove
+from dc_deploy.cli import main
+main(sys.argv[1:])
+"""
+
+
+def test_failure_after_the_commit_point_keeps_the_change(cli_env: dict[str, str], base: list[str], target: Path,
+                                                         snapshot: Path) -> None:
+    deployed(cli_env, base)
+    proc = subprocess.run([sys.executable, "-c", _EIO_ON_JOURNAL_REMOVE.format(project=str(snapshot)),
+                           "--enable-streaming-bash=true", "--no-verify", *base], env=cli_env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 1
+    one_error(proc.stderr, "committed", "Input/output error", "completes it")
+    assert json.loads((target / TOGGLES_PATH).read_text())["use_streaming_bash"] is True
+    assert run(cli_env, "--prune-backups", "--keep", "100", *base)[0] == 0  # recovery finishes, never undoes
+    assert not (target / JOURNAL_NAME).exists()
+    assert json.loads((target / TOGGLES_PATH).read_text())["use_streaming_bash"] is True
+    code, out, _ = run(cli_env, "--list-backups", "--json", *base)
+    assert json.loads(out)[0]["status"] == "COMMITTED"
+
+
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
 def test_ctrl_c_while_starting_is_one_line_exit_130(cli_env: dict[str, str], target: Path, snapshot: Path) -> None:
     """Ctrl-C while the heavy imports run (the ~0.3 s after the script's first line), not a traceback."""
