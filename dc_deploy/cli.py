@@ -22,6 +22,7 @@ from .toggle_store import FLAG_TO_FEATURE, parse_bool
 from .verifyrun import ENV_COMMAND as ENV_VERIFY_COMMAND
 
 ENV_PROJECT_ROOT = "DC_PROJECT_ROOT"  # deploy from another checkout (default: the one holding dc_deploy)
+MAX_TIMEOUT = 365 * 24 * 3600  # larger timeouts overflow the clocks of subprocess and filelock
 NO_TARGET = "no target: pass --target DIR or set DC_PRODUCTION_DIR"
 
 
@@ -66,9 +67,9 @@ def _options(p: dict[str, object], ctx: Context) -> api.Options:
         raise UsageError(NO_TARGET, hint="e.g. --target /opt/claude-dc/computer_use_demo")
     for name, zero_ok, flag in (("verify_timeout", False, "--verify-timeout"), ("lock_timeout", True, "--lock-timeout")):
         value = float(p[name])  # type: ignore[arg-type]
-        if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
-            raise UsageError(f"{flag} must be a number of seconds {'>= 0' if zero_ok else '> 0'}, not {value:g}",
-                             hint=f"e.g. {flag} 30")
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok) or value > MAX_TIMEOUT:
+            raise UsageError(f"{flag} must be a number of seconds {'>= 0' if zero_ok else '> 0'} and at most "
+                             f"{MAX_TIMEOUT} (a year), not {value:g}", hint=f"e.g. {flag} 30")
     backup_dir = p["backup_dir"] or ctx.project_root / "backups"
     return api.Options(target=Path(str(target)), backup_dir=Path(str(backup_dir)).absolute(),
                        manifest=Path(str(p["manifest"])) if p["manifest"] else None, dry_run=bool(p["dry_run"]),

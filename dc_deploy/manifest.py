@@ -220,6 +220,8 @@ def parse_manifest(doc: Any, *, where: str = "manifest", path: Path | None = Non
 def load_manifest(path: Path) -> Manifest:
     """Read, decode and validate ``path``; every problem is a ``ManifestError`` naming the file."""
     try:
+        if os.path.exists(path) and not (os.path.isfile(path) or os.path.isdir(path)):  # a FIFO would block forever
+            raise ManifestError(f"manifest {path} is not a regular file", hint="pass --manifest PATH of a JSON file")
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ManifestError(f"manifest {path} does not exist", hint="pass --manifest PATH") from exc

@@ -111,6 +111,11 @@ def gather_state(target: Path, manifest: Manifest | None, *, need_toggles: bool 
 
 
 def _read(path: Path) -> bytes | None:
+    """The bytes of a regular file (``None`` if absent); anything else (a FIFO would block forever) is refused."""
+    kind = file_state(path, with_hash=False).type
+    if kind not in ("file", "absent", "symlink"):
+        raise UsageError(f"{path} is a {'directory' if kind == 'dir' else 'special file'}, not a regular file; "
+                         "nothing was changed", hint=f"move it away ({path}), then retry")
     try:
         return path.read_bytes()
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):

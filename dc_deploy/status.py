@@ -10,7 +10,7 @@ from .backups import BackupStore
 from .errors import DeployError
 from .fsutil import file_state
 from .lock import live_holder
-from .manifest import LOOP_FILE, resolve_destination
+from .manifest import LOOP_FILE, RECEIPT_PATH, TOGGLES_PATH, resolve_destination
 from .receipt import Receipt, read_receipt
 
 
@@ -59,19 +59,25 @@ def drift(target: Path, receipt: Receipt) -> list[dict[str, Any]]:
 def collect(target: Path, store: BackupStore) -> dict[str, Any]:
     data: dict[str, Any] = {"target": str(target), "installed": False, "version": None, "components": [],
                             "toggles": None, "toggles_error": None, "drift": [], "receipt_error": None}
+    special = {rel: file_state(target / rel, with_hash=False).type for rel in (RECEIPT_PATH, TOGGLES_PATH)}
+    special = {rel: kind for rel, kind in special.items() if kind in ("dir", "other")}  # never read a FIFO
     try:
-        receipt = read_receipt(target)
+        receipt = None if RECEIPT_PATH in special else read_receipt(target)
     except DeployError as exc:
         receipt, data["receipt_error"] = None, str(exc)
+    if RECEIPT_PATH in special:
+        data["receipt_error"] = f"{target / RECEIPT_PATH} is not a regular file; move it away"
     if receipt is not None:
         data.update({"installed": True, "name": receipt.name, "version": receipt.version,
                      "components": list(receipt.components), "installed_at": receipt.installed_at,
                      "backup_id": receipt.backup_id, "project_commit": receipt.project_commit,
                      "target_git": receipt.target_git, "drift": drift(target, receipt)})
     try:
-        data["toggles"] = toggle_store.read(target)
+        data["toggles"] = None if TOGGLES_PATH in special else toggle_store.read(target)
     except DeployError as exc:
         data["toggles_error"] = str(exc)
+    if TOGGLES_PATH in special:
+        data["toggles_error"] = f"{target / TOGGLES_PATH} is not a regular file; move it away"
     if receipt is not None and data["toggles"] is None and data["toggles_error"] is None:
         data["toggles_error"] = (f"{toggle_store.toggles_path(target)} is missing; recreate it from the manifest's "
                                  "defaults with --integrate (add the --enable-... flags you want)")

@@ -491,3 +491,44 @@ def test_flip_undone_by_recovery_is_audited(cli_env: dict[str, str], base: list[
     last = audit_lines(cli_env)[-1]
     assert last["result"] == "rolled_back" and last["old"] == {"use_streaming_bash": False}
     assert last["new"] == {"use_streaming_bash": True} and "recovery" in str(last["rollback_reason"])
+
+
+# ------------------------------------------------------------------------------- same family
+def test_absurd_timeouts_are_usage_errors_before_any_backup(cli_env: dict[str, str], base: list[str],
+                                                            target: Path) -> None:
+    deployed(cli_env, base)
+    backups = sorted(Path(cli_env["DC_BACKUP_DIR"]).iterdir())
+    for flag in ("--verify-timeout", "--lock-timeout"):
+        code, _, err = run({**cli_env, "DC_VERIFY_COMMAND": "true"}, "--enable-streaming-bash=true", flag, "1e300",
+                           *base)
+        assert code == 2, err
+        one_error(err, flag, "at most")
+    assert sorted(Path(cli_env["DC_BACKUP_DIR"]).iterdir()) == backups
+
+
+def _cli(snapshot: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """A real process with a deadline: a FIFO read would block it forever."""
+    return subprocess.run([sys.executable, str(snapshot / "integrate_streaming.py"), *args], env=env,
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def test_fifo_manifest_is_refused_not_read(cli_env: dict[str, str], target: Path, snapshot: Path,
+                                           tmp_path: Path) -> None:
+    fifo = tmp_path / "manifest.json"
+    os.mkfifo(fifo)
+    proc = _cli(snapshot, cli_env, "--integrate", "--all", "--no-verify", "--target", str(target), "--manifest",
+                str(fifo))
+    assert proc.returncode == 2
+    one_error(proc.stderr, str(fifo), "not a regular file")
+
+
+def test_fifo_toggles_file_is_refused_not_read(cli_env: dict[str, str], base: list[str], target: Path,
+                                               snapshot: Path) -> None:
+    deployed(cli_env, base)
+    (target / TOGGLES_PATH).unlink()
+    os.mkfifo(target / TOGGLES_PATH)
+    proc = _cli(snapshot, cli_env, "--status", *base)
+    assert proc.returncode == 0 and "is not a regular file" in proc.stdout
+    proc = _cli(snapshot, cli_env, "--enable-streaming-bash=true", "--no-verify", *base)
+    assert proc.returncode == 2
+    one_error(proc.stderr, str(target / TOGGLES_PATH), "not a regular file")
