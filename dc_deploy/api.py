@@ -79,7 +79,9 @@ def _writable_target(opts: Options) -> Path:
 
 def _interrupted(target: Path) -> dict[str, Any] | None:
     jr = journal.read(target)
-    return jr.summary() if jr else None
+    if jr is None:
+        return None
+    return status_mod.in_progress(target, jr.summary()) or jr.summary()  # a live holder's is not interrupted
 
 
 def _meta(opts: Options, ctx: Context, plan: Plan, **extra: Any) -> dict[str, Any]:
@@ -114,15 +116,26 @@ def _changes(plan: Plan, ctx: Context) -> list[transaction.Change]:
     return out
 
 
-def _audit(opts: Options, ctx: Context, plan: Plan, backup: Backup, result: str) -> None:
+def _audit(opts: Options, ctx: Context, plan: Plan, backup: Backup, result: str, why: str | None = None) -> None:
     if not plan.flips:
         return
     before, after = plan.toggles_before or {}, plan.toggles_after or {}
-    toggle_store.append_audit(opts.backup_dir / toggle_store.AUDIT_FILE, {
+    record = {
         "time": ctx.now_iso(), "target": str(plan.target), "user": ctx.user, "host": ctx.host,
         "old": {k: v["old"] for k, v in plan.flips.items()}, "new": {k: v["new"] for k, v in plan.flips.items()},
         "revision_old": before.get("revision"), "revision_new": after.get("revision"),
-        "reason": opts.reason, "backup_id": backup.id, "result": result, "command": ctx.command})
+        "reason": opts.reason, "backup_id": backup.id, "result": result, "command": ctx.command}
+    if why is not None:
+        record["rollback_reason"] = why
+    toggle_store.append_audit(opts.backup_dir / toggle_store.AUDIT_FILE, record)
+
+
+def _rollback_reason(exc: BaseException) -> str:
+    if isinstance(exc, VerificationFailedError):
+        return "verification failed"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted by SIGINT"
+    return str(exc).split("; every change was rolled back")[0] or type(exc).__name__
 
 
 def _execute(opts: Options, ctx: Context, plan: Plan, store: BackupStore, *, verify: bool,
@@ -137,13 +150,16 @@ def _execute(opts: Options, ctx: Context, plan: Plan, store: BackupStore, *, ver
             return {RECEIPT_PATH: r.to_bytes()}
 
     store_meta = _meta(opts, ctx, plan, **meta_extra)
+
+    def on_rollback(backup: Backup, put_back: list[str], exc: BaseException) -> None:
+        if TOGGLES_PATH in put_back:  # the flip was written, then undone: the audit log says so, and why
+            _audit(opts, ctx, plan, backup, "rolled_back", _rollback_reason(exc))
+
     try:
         outcome = transaction.run(plan.target, store, ctx, operation=plan.operation, changes=_changes(plan, ctx),
                                   meta=store_meta, remove_dirs=plan.remove_dirs, verify=verify,
-                                  verify_timeout=opts.verify_timeout, content_for=receipt_cb)
+                                  verify_timeout=opts.verify_timeout, content_for=receipt_cb, on_rollback=on_rollback)
     except VerificationFailedError as exc:
-        backup = store.get(plan.target, str(exc.data["backup_id"]))
-        _audit(opts, ctx, plan, backup, "rolled_back")
         exc.data["plan"] = plan.as_dict()
         raise
     _audit(opts, ctx, plan, outcome.backup, "committed")
@@ -280,11 +296,11 @@ def prune(opts: Options, ctx: Context, keep: int) -> Result:
                             "recovered": recovered.as_dict() if recovered else None})
 
 
-def build_manifest(ctx: Context, version: str, output: Path | None) -> Result:
+def build_manifest(ctx: Context, version: str, output: Path | None, force: bool = False) -> Result:
     if not version:
         raise UsageError("--build-manifest needs --version X.Y.Z", hint="e.g. --build-manifest --version 1.0.1")
     res = _build(ctx.project_root, version, output, created_at=ctx.now_iso(),
-                 project_commit=gitinfo.project_commit(ctx.project_root))
+                 project_commit=gitinfo.project_commit(ctx.project_root), force=force)
     return Result("build", res.as_dict())
 
 

@@ -8,6 +8,7 @@ hashes every match and writes ``manifests/streaming-<version>.json``.
 from __future__ import annotations
 
 import json
+import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,9 +157,13 @@ def build_document(project_root: Path, version: str, *, created_at: str, project
 
 
 def build_manifest(project_root: Path, version: str, output: Path | None, *, created_at: str,
-                   project_commit: str | None) -> BuildResult:
-    """Build, validate and atomically write a manifest for ``version``."""
+                   project_commit: str | None, force: bool = False) -> BuildResult:
+    """Build, validate and atomically write a manifest for ``version``; an existing file only with ``force``."""
     out = output or project_root / "manifests" / f"streaming-{version}.json"
+    if not force and os.path.lexists(out):
+        raise UsageError(f"{out} already exists; refusing to overwrite a released manifest",
+                         hint="build another --version, write elsewhere with --output PATH, or add --force",
+                         path=str(out))
     doc, unassigned = build_document(project_root, version, created_at=created_at, project_commit=project_commit)
     try:
         parse_manifest(doc, where=f"built manifest {version}")

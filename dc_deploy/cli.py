@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
+import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -11,22 +14,29 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from . import api, render
+from . import api, launch, render, transaction
 from .build import SELECTION_FLAGS
 from .context import Context
-from .errors import DeployError, ExitCode, UsageError, exit_code_for
+from .errors import DeployError, ExitCode, UsageError, exit_code_for, filesystem_error
 from .toggle_store import FLAG_TO_FEATURE, parse_bool
+from .verifyrun import ENV_COMMAND as ENV_VERIFY_COMMAND
 
 ENV_PROJECT_ROOT = "DC_PROJECT_ROOT"  # deploy from another checkout (default: the one holding dc_deploy)
+MAX_TIMEOUT = 365 * 24 * 3600  # larger timeouts overflow the clocks of subprocess and filelock
 NO_TARGET = "no target: pass --target DIR or set DC_PRODUCTION_DIR"
 
 
-def _flips(values: dict[str, str | None]) -> dict[str, bool]:
+def _flips(values: dict[str, object]) -> dict[str, bool]:
     out: dict[str, bool] = {}
     for flag, feature in FLAG_TO_FEATURE.items():
-        raw = values.get(f"enable_{flag.replace('-', '_')}")
-        if raw is not None:
-            out[feature] = parse_bool(raw, f"--enable-{flag}")
+        raw = values.get(f"enable_{flag.replace('-', '_')}") or ()
+        given = {parse_bool(str(v), f"--enable-{flag}") for v in raw}  # type: ignore[attr-defined]
+        if len(given) > 1:  # the same flag twice with different values: never let the last one win silently
+            raise UsageError(f"--enable-{flag} is given more than once with different values "
+                             f"({', '.join(map(str, raw))})",  # type: ignore[call-overload]
+                             hint=f"pass --enable-{flag} once")
+        if given:
+            out[feature] = given.pop()
     return out
 
 
@@ -42,6 +52,8 @@ def _command(p: dict[str, object], flips: dict[str, bool]) -> str:
         raise UsageError("component flags (--all, --bash-tool, ...) need --integrate", hint="add --integrate")
     if (p["keep"] is not None) != (cmd == "prune-backups"):
         raise UsageError("--prune-backups and --keep N go together", hint="e.g. --prune-backups --keep 5")
+    if p.get("force") and cmd != "build-manifest":
+        raise UsageError("--force only goes with --build-manifest", hint="drop --force")
     if not cmd:
         raise UsageError("nothing to do", hint="see --help: e.g. --integrate --all, --status, --list-backups")
     if flips and cmd not in ("integrate", "toggles"):
@@ -55,9 +67,9 @@ def _options(p: dict[str, object], ctx: Context) -> api.Options:
         raise UsageError(NO_TARGET, hint="e.g. --target /opt/claude-dc/computer_use_demo")
     for name, zero_ok, flag in (("verify_timeout", False, "--verify-timeout"), ("lock_timeout", True, "--lock-timeout")):
         value = float(p[name])  # type: ignore[arg-type]
-        if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
-            raise UsageError(f"{flag} must be a number of seconds {'>= 0' if zero_ok else '> 0'}, not {value:g}",
-                             hint=f"e.g. {flag} 30")
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok) or value > MAX_TIMEOUT:
+            raise UsageError(f"{flag} must be a number of seconds {'>= 0' if zero_ok else '> 0'} and at most "
+                             f"{MAX_TIMEOUT} (a year), not {value:g}", hint=f"e.g. {flag} 30")
     backup_dir = p["backup_dir"] or ctx.project_root / "backups"
     return api.Options(target=Path(str(target)), backup_dir=Path(str(backup_dir)).absolute(),
                        manifest=Path(str(p["manifest"])) if p["manifest"] else None, dry_run=bool(p["dry_run"]),
@@ -66,17 +78,54 @@ def _options(p: dict[str, object], ctx: Context) -> api.Options:
                        on_drift=str(p["on_drift"]), git_commit=bool(p["git_commit"]))
 
 
+def _check_backup_dir(opts: api.Options) -> None:
+    """Backups must live outside the tree they protect, and the tree outside the backups."""
+    target, backups = opts.target.resolve(), opts.backup_dir.resolve()
+    hint = "pass a --backup-dir (or DC_BACKUP_DIR) outside the target, e.g. next to it"
+    if backups.exists() and not backups.is_dir():
+        raise UsageError(f"backup directory {backups} is not a directory; nothing was changed",
+                         hint="pass a directory with --backup-dir (or DC_BACKUP_DIR); it is created if missing")
+    if backups == target or backups.is_relative_to(target):
+        raise UsageError(f"backup directory {backups} is inside the target {target}: a restore would leave it "
+                         "behind or overwrite it; nothing was changed", hint=hint)
+    if target.is_relative_to(backups):
+        raise UsageError(f"target {target} is inside the backup directory {backups}: pruning could delete it; "
+                         "nothing was changed", hint=hint)
+
+
+def _check_verify_command(ctx: Context) -> None:
+    """Refuse a DC_VERIFY_COMMAND that could never run before anything is backed up or changed."""
+    raw = ctx.environ.get(ENV_VERIFY_COMMAND)
+    if raw is None or raw == "":
+        return
+    try:
+        parts = shlex.split(raw)
+    except ValueError as exc:
+        raise UsageError(f"{ENV_VERIFY_COMMAND}={raw!r} cannot be split like a shell command line ({exc}); "
+                         "nothing was changed", hint=f"fix its quoting, or unset {ENV_VERIFY_COMMAND}") from exc
+    if not parts:
+        raise UsageError(f"{ENV_VERIFY_COMMAND} is blank; nothing was changed",
+                         hint=f"unset {ENV_VERIFY_COMMAND} to run the default suite, or pass --no-verify")
+    if shutil.which(parts[0]) is None:
+        raise UsageError(f"{ENV_VERIFY_COMMAND}: program {parts[0]!r} not found or not executable; nothing was "
+                         "changed", hint=f"fix {ENV_VERIFY_COMMAND} (an executable and its arguments)")
+
+
 KIND = {"list-backups": "list", "prune-backups": "prune", "build-manifest": "build"}  # as in Result.kind
 
 
 def _run(p: dict[str, object], ctx: Context, seen: dict[str, str]) -> api.Result:
-    flips = _flips(p)  # type: ignore[arg-type]
+    flips = _flips(p)
     cmd = _command(p, flips)
     seen["command"] = KIND.get(cmd, cmd)  # named in the JSON error document if this command fails
     if cmd == "build-manifest":
         out = p["output"] or p["manifest"]
-        return api.build_manifest(ctx, str(p["version_"] or ""), Path(str(out)) if out else None)
+        return api.build_manifest(ctx, str(p["version_"] or ""), Path(str(out)) if out else None, bool(p["force"]))
     opts = _options(p, ctx)
+    if cmd in ("integrate", "toggles", "restore"):
+        _check_backup_dir(opts)
+    if cmd in ("integrate", "toggles") and opts.verify:
+        _check_verify_command(ctx)
     if cmd == "integrate":
         components: list[str] | None = None
         if not p["all"]:
@@ -95,7 +144,7 @@ def _run(p: dict[str, object], ctx: Context, seen: dict[str, str]) -> api.Result
 
 def _toggle_options(f):  # type: ignore[no-untyped-def]
     for flag in reversed(list(FLAG_TO_FEATURE)):
-        f = click.option(f"--enable-{flag}", metavar="BOOL",
+        f = click.option(f"--enable-{flag}", metavar="BOOL", multiple=True,
                          help=f"set {FLAG_TO_FEATURE[flag]} (true/false, yes/no, on/off, 1/0)")(f)
     return f
 
@@ -117,6 +166,7 @@ def _toggle_options(f):  # type: ignore[no-untyped-def]
 @click.option("--build-manifest", is_flag=True, help="Write a manifest for the current sources (with --version).")
 @click.option("--version", "version_", metavar="X.Y.Z", help="Version of the manifest to build.")
 @click.option("--output", type=click.Path(path_type=Path), help="Where --build-manifest writes.")
+@click.option("--force", is_flag=True, help="With --build-manifest: overwrite an existing manifest file.")
 @click.option("--target", envvar="DC_PRODUCTION_DIR", metavar="DIR", help="The computer_use_demo directory.")
 @click.option("--backup-dir", envvar="DC_BACKUP_DIR", metavar="DIR", help="Backup root [default: <project>/backups].")
 @click.option("--manifest", metavar="PATH", help="Manifest [default: newest manifests/streaming-*.json].")
@@ -148,7 +198,12 @@ def cli(**params: object) -> None:
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     seen: dict[str, str] = {}
     try:
-        result = _run(params, ctx, seen)
+        try:
+            result = _run(params, ctx, seen)
+        except OSError as exc:  # a filesystem failure nobody translated: name the path and the fix, exit 1
+            if isinstance(exc, DeployError):  # LockTimeoutError is a TimeoutError
+                raise
+            raise filesystem_error(exc, "filesystem error") from exc
     except DeployError as exc:
         if debug:
             ctx.err.print_exception()
@@ -179,14 +234,21 @@ def cli(**params: object) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: usage errors exit 2 (as one JSON document with --json)."""
     args = sys.argv[1:] if argv is None else argv
-    try:
-        cli.main(args=args, prog_name="integrate_streaming.py", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        if "--json" in args:
-            click.echo(render.error_json(UsageError(exc.format_message()), None))
-        exc.show()
-        sys.exit(int(ExitCode.USAGE))
-    except click.Abort:
-        sys.exit(int(ExitCode.SIGINT))
+    launch.restore_signals()  # the start-up handlers of integrate_streaming.py end here
+    with transaction.signals_deferred_after_commit() as after_commit:
+        try:
+            cli.main(args=args, prog_name="integrate_streaming.py", standalone_mode=False)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            if "--json" in args:
+                click.echo(render.error_json(UsageError(exc.format_message()), None))
+            exc.show()
+            sys.exit(int(ExitCode.USAGE))
+        except click.Abort:
+            click.echo("error: interrupted; nothing was changed", err=True)
+            sys.exit(int(ExitCode.SIGINT))
+        finally:
+            if after_commit["late"] is not None:  # the outcome above is the truth: the change committed
+                click.echo(f"note: {signal.Signals(after_commit['late']).name} arrived after the change was "
+                           "committed; it was finished and reported first", err=True)

@@ -7,6 +7,8 @@ happened, and whose ``hint`` is the command (or action) that fixes it. The CLI p
 
 from __future__ import annotations
 
+import errno
+import os
 from enum import IntEnum
 from typing import Any
 
@@ -130,3 +132,45 @@ def exit_code_for(exc: BaseException) -> int:
     if isinstance(exc, KeyboardInterrupt):
         return int(ExitCode.SIGINT)
     return int(ExitCode.ERROR)
+
+
+class FilesystemError(DeployError):
+    """An OS-level failure on a named path (read-only filesystem, immutable file, a directory where a file belongs)."""
+
+    code = "filesystem"
+
+
+_TEMP_MARK = ".dc-tmp-"  # fsutil.TEMP_MARK (not imported: errors.py depends on nothing of ours)
+
+
+def _os_error_path(exc: OSError) -> str | None:
+    """The path to name: the destination of a rename, and the directory rather than one of our temp files."""
+    for name in (exc.filename2, exc.filename):
+        if name is None:
+            continue
+        path = os.fsdecode(name) if isinstance(name, (bytes, str)) else str(name)
+        if _TEMP_MARK in os.path.basename(path):
+            return os.path.dirname(path) or "."
+        return path
+    return None
+
+
+def filesystem_error(exc: OSError, doing: str, after: str = "") -> FilesystemError:
+    """Translate ``exc`` into one line naming the path and the fix (``doing``: "deploy failed", "cannot lock", ...)."""
+    path = _os_error_path(exc)
+    what = exc.strerror or type(exc).__name__
+    where = path or "(unknown path)"
+    hints = {
+        errno.EROFS: f"the filesystem holding {where} is mounted read-only: remount it read-write "
+                     "(or pick a writable --target/--backup-dir), then retry",
+        errno.EPERM: f"{where} (or its directory) refuses changes even to root: if it is immutable (see "
+                     "lsattr -d), clear the flag with chattr -i, then retry",
+        errno.EACCES: f"run as a user allowed to write {where}, or fix its permissions, then retry",
+        errno.EISDIR: f"{where} is a directory where a file belongs: move it away (mv {where} {where}.bak), "
+                      "then retry",
+        errno.ENOTDIR: f"a parent of {where} is a file where a directory belongs: move it away, then retry",
+        errno.ENOSPC: f"free space on the filesystem holding {where}, then retry",
+        errno.EDQUOT: f"free space (disk quota) on the filesystem holding {where}, then retry",
+    }
+    hint = hints.get(exc.errno or 0, f"check {where}, then retry")
+    return FilesystemError(f"{doing}: {where}: {what}{after}", hint=hint, path=path, errno=exc.errno)

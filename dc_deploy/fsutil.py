@@ -19,6 +19,10 @@ from pathlib import Path
 
 TEMP_MARK = ".dc-tmp-"
 CHUNK = 1 << 20
+NAME_MAX = 255  # bytes per path component (Linux)
+PATH_MAX = 4096  # bytes per path, the terminating NUL included (Linux)
+# A temp file is named ".<name>.dc-tmp-<pid>-<8 hex>": a deployed name must leave room for that suffix.
+TEMP_OVERHEAD = len("." + TEMP_MARK + "-") + 7 + 8  # pid_max is at most 4194304 (7 digits)
 
 
 class HashMismatch(ValueError):

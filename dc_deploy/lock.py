@@ -9,6 +9,7 @@ waiter that times out can say who holds it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from pathlib import Path
 from filelock import Timeout, UnixFileLock
 
 from .context import Context
-from .errors import DeployError, LockTimeoutError
+from .errors import DeployError, LockTimeoutError, filesystem_error
 
 LOCK_NAME = ".dc-streaming.lock"
 
@@ -40,6 +41,30 @@ def read_holder(path: Path) -> dict[str, object] | None:
     except ValueError:
         return None
     return doc if isinstance(doc, dict) else None
+
+
+def live_holder(target: Path) -> dict[str, object] | None:
+    """Who holds the target's lock right now (``{}`` if unknown), or ``None`` when nobody does.
+
+    Read-only: never creates the lock file; tries a shared lock without blocking and drops it at once,
+    so a holder is never disturbed (a waiter polls and simply retries).
+    """
+    path = lock_path(target)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return read_holder(path) or {}
+        except OSError:
+            return None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 def _describe(holder: dict[str, object] | None) -> str:
@@ -72,6 +97,8 @@ def target_lock(target: Path, ctx: Context, timeout: float) -> Iterator[None]:
             f"could not lock {target} within {timeout:g}s: {_describe(read_holder(path))}",
             hint="wait for that command to finish (or raise --lock-timeout), then retry",
             holder=read_holder(path)) from exc
+    except OSError as exc:  # a directory at the lock path, a read-only or immutable target, ...
+        raise filesystem_error(exc, "cannot take the lock", "; nothing was changed") from exc
     try:
         yield
     finally:

@@ -21,7 +21,9 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from .errors import IntegrityError, ManifestError, UnsafePathError
-from .fsutil import sha256_file
+from .fsutil import NAME_MAX, PATH_MAX, TEMP_MARK, TEMP_OVERHEAD, sha256_file
+from .journal import JOURNAL_NAME
+from .lock import LOCK_NAME
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "manifest.schema.json"
 MANIFEST_GLOB = "streaming-*.json"
@@ -29,6 +31,9 @@ LOOP_FILE = "loop.py"
 RECEIPT_PATH = "dc_impl/receipt.json"
 TOGGLES_PATH = "dc_impl/feature_toggles.json"
 RESERVED_DESTINATIONS = frozenset({LOOP_FILE, RECEIPT_PATH, TOGGLES_PATH})
+# The installer's own files in the target: replacing the held lock file would break mutual exclusion.
+INSTALLER_FILES = frozenset({LOCK_NAME, JOURNAL_NAME})
+MAX_DEPLOYED_NAME = NAME_MAX - TEMP_OVERHEAD  # a deployed file's temp name must still fit in NAME_MAX
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,32 @@ def check_relpath(path: str, what: str) -> PurePosixPath:
         raise UnsafePathError(f"{what} {path!r} leaves its root through '..'", hint="fix the manifest")
     if p.as_posix() != path or path in ("", ".") or "." in p.parts:
         raise UnsafePathError(f"{what} {path!r} is not a normalized relative path", hint="fix the manifest")
+    for part in p.parts:
+        size = len(os.fsencode(part))
+        if size > NAME_MAX:
+            raise UnsafePathError(f"{what} {path[:60]!r}...: the name {part[:40]!r}... is {size} bytes, over NAME_MAX "
+                                  f"({NAME_MAX})", hint="shorten the name in the manifest")
+    if len(os.fsencode(path)) >= PATH_MAX:
+        raise UnsafePathError(f"{what} {path[:60]!r}... is {len(os.fsencode(path))} bytes, over PATH_MAX ({PATH_MAX})",
+                              hint="shorten the path in the manifest")
     return p
+
+
+def _check_destination(dest: PurePosixPath, cid: str, where: str) -> None:
+    """A destination must be a name the installer can write atomically and never one of its own files."""
+    rel = dest.as_posix()
+    if rel in RESERVED_DESTINATIONS or rel in INSTALLER_FILES:
+        raise UnsafePathError(f"{where}: destination {rel!r} of {cid!r} is managed by the installer itself",
+                              hint="deploy the file under another name (fix the manifest)")
+    for part in dest.parts:
+        if TEMP_MARK in part or part == "__pycache__":
+            raise UnsafePathError(f"{where}: destination {rel!r} of {cid!r}: {part!r} is a name the installer "
+                                  "deletes (its temp files and bytecode caches)", hint="rename it in the manifest")
+        if len(os.fsencode(part)) > MAX_DEPLOYED_NAME:
+            raise UnsafePathError(
+                f"{where}: destination {rel[:60]!r}... of {cid!r}: the name {part[:40]!r}... is "
+                f"{len(os.fsencode(part))} bytes; deployed names may have at most {MAX_DEPLOYED_NAME} (NAME_MAX "
+                f"{NAME_MAX} minus the installer's temp-file suffix)", hint="shorten the name in the manifest")
 
 
 def _semantic_checks(doc: dict[str, Any], where: str) -> None:
@@ -128,12 +158,18 @@ def _semantic_checks(doc: dict[str, Any], where: str) -> None:
                                     hint="fix depends_on in the manifest")
         for f in comp["files"]:
             check_relpath(f["source"], f"component {comp['id']!r}: source")
-            dest = check_relpath(f["destination"], f"component {comp['id']!r}: destination").as_posix()
-            if dest in RESERVED_DESTINATIONS:
-                raise UnsafePathError(f"{where}: destination {dest!r} is managed by the installer itself")
+            dest_path = check_relpath(f["destination"], f"component {comp['id']!r}: destination")
+            _check_destination(dest_path, comp["id"], where)
+            dest = dest_path.as_posix()
             if dest in seen_dest:
                 raise ManifestError(f"{where}: destination {dest!r} appears in {seen_dest[dest]!r} and {comp['id']!r}")
             seen_dest[dest] = comp["id"]
+    dirs = {parent.as_posix() for d in seen_dest for parent in PurePosixPath(d).parents}
+    clash = sorted(d for d in seen_dest if d in dirs)
+    if clash:
+        inner = next(d for d in seen_dest if d.startswith(clash[0] + "/"))
+        raise ManifestError(f"{where}: destination {clash[0]!r} is a file but {inner!r} needs it to be a directory",
+                            hint="fix the destinations in the manifest")
     _check_acyclic({c["id"]: list(c["depends_on"]) for c in doc["components"]}, where)
 
 
@@ -184,6 +220,8 @@ def parse_manifest(doc: Any, *, where: str = "manifest", path: Path | None = Non
 def load_manifest(path: Path) -> Manifest:
     """Read, decode and validate ``path``; every problem is a ``ManifestError`` naming the file."""
     try:
+        if os.path.exists(path) and not (os.path.isfile(path) or os.path.isdir(path)):  # a FIFO would block forever
+            raise ManifestError(f"manifest {path} is not a regular file", hint="pass --manifest PATH of a JSON file")
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ManifestError(f"manifest {path} does not exist", hint="pass --manifest PATH") from exc
@@ -191,6 +229,9 @@ def load_manifest(path: Path) -> Manifest:
         raise ManifestError(f"cannot read manifest {path}: {exc}") from exc
     try:
         doc = json.loads(text)
+    except RecursionError as exc:
+        raise ManifestError(f"manifest {path} is nested too deeply to be a manifest",
+                            hint="fix the JSON or rebuild it with --build-manifest --version X") from exc
     except json.JSONDecodeError as exc:
         raise ManifestError(f"manifest {path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                             hint="fix the JSON or rebuild it with --build-manifest --version X") from exc
@@ -240,6 +281,11 @@ def verify_sources(manifest: Manifest, project_root: Path, component_ids: Iterab
 def resolve_destination(target: Path, rel: str) -> Path:
     """``target / rel`` after checking that no directory on the way is a symlink or a file."""
     p = check_relpath(rel, "destination")
+    size = len(os.fsencode(str(target / p)))
+    if size + TEMP_OVERHEAD >= PATH_MAX:
+        raise UnsafePathError(f"destination {rel[:60]!r}... is {size} bytes long in {target}; with the installer's "
+                              f"temp-file suffix that is over PATH_MAX ({PATH_MAX})",
+                              hint="use a target directory with a shorter path, or shorter names in the manifest")
     cur = target
     for part in p.parts[:-1]:
         cur = cur / part

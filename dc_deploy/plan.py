@@ -50,6 +50,7 @@ class Plan:
     selected: list[str] = field(default_factory=list)
     components: list[str] = field(default_factory=list)
     drift: list[dict[str, Any]] = field(default_factory=list)
+    hand_edits: list[dict[str, Any]] = field(default_factory=list)  # loop.py edited outside our block: kept
     kept: list[str] = field(default_factory=list)
     toggles_before: dict[str, Any] | None = None
     toggles_after: dict[str, Any] | None = None
@@ -73,7 +74,8 @@ class Plan:
         return {"operation": self.operation, "target": str(self.target), "manifest": self.manifest_name,
                 "manifest_version": self.manifest_version, "previous_version": self.previous_version,
                 "selected": self.selected, "components": self.components,
-                "actions": [a.as_dict() for a in self.actions], "drift": self.drift, "kept": self.kept,
+                "actions": [a.as_dict() for a in self.actions], "drift": self.drift,
+                "hand_edits": self.hand_edits, "kept": self.kept,
                 "toggles_before": self.toggles_before, "toggles_after": self.toggles_after,
                 "flips": self.flips, "changed": self.changed}
 
@@ -109,6 +111,11 @@ def gather_state(target: Path, manifest: Manifest | None, *, need_toggles: bool 
 
 
 def _read(path: Path) -> bytes | None:
+    """The bytes of a regular file (``None`` if absent); anything else (a FIFO would block forever) is refused."""
+    kind = file_state(path, with_hash=False).type
+    if kind not in ("file", "absent", "symlink"):
+        raise UsageError(f"{path} is a {'directory' if kind == 'dir' else 'special file'}, not a regular file; "
+                         "nothing was changed", hint=f"move it away ({path}), then retry")
     try:
         return path.read_bytes()
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
@@ -163,8 +170,7 @@ def plan_integrate(manifest: Manifest, selected: list[str], state: TargetState, 
     owner = next((c for c in final if manifest.components[c].loop_block), None)
     if owner is not None:
         if state.loop is None:
-            raise UsageError(f"{target} has no {LOOP_FILE}; is it a computer_use_demo tree?",
-                             hint="pass the computer_use_demo directory with --target DIR")
+            _no_loop(target, state.files[LOOP_FILE])
         new_loop = loop_block.add_block(state.loop)
         mode = state.files[LOOP_FILE].mode
         desired[LOOP_FILE] = (FileState("file", sha256=sha256_bytes(new_loop), mode=mode), owner, None, new_loop)
@@ -180,7 +186,16 @@ def plan_integrate(manifest: Manifest, selected: list[str], state: TargetState, 
         cur = state.files.get(path, ABSENT)
         rec = recorded.get(path)
         drifted = rec is not None and cur.sha256 != rec["sha256"]
-        if cur.same(want):
+        if path == LOOP_FILE and drifted and cur.same_content(want):
+            # edited by hand outside our (intact) block: the operator's business, kept -- but never absorbed silently
+            note = (f"changed by hand outside the managed block since it was recorded (sha256 "
+                    f"{str(rec['sha256'])[:12]}... -> {str(cur.sha256)[:12]}...); the edit is kept and this hash "
+                    "includes it")
+            plan.hand_edits.append({**_drift_item(path, rec, cur), "detail": note})
+            files_record[path] = {"sha256": want.sha256, "mode": want.mode, "note": note}
+            if cur.same(want):
+                continue
+        elif cur.same(want):
             files_record[path] = {"sha256": want.sha256, "mode": want.mode}
             continue
         if drifted and not cur.same_content(want):
@@ -196,7 +211,7 @@ def plan_integrate(manifest: Manifest, selected: list[str], state: TargetState, 
         kind = "create" if not cur.exists else ("mode" if cur.same_content(want) else "update")
         detail = "append the loop hook block" if path == LOOP_FILE and content is not None and kind != "mode" else ""
         plan.actions.append(Action(path, kind, cid, cur, want, source, content, detail))
-        files_record[path] = {"sha256": want.sha256, "mode": want.mode}
+        files_record.setdefault(path, {"sha256": want.sha256, "mode": want.mode})
     for path in sorted(set(recorded) - set(desired) - {LOOP_FILE}):
         cur = state.files.get(path, ABSENT)
         if not cur.exists:
@@ -230,7 +245,27 @@ def plan_integrate(manifest: Manifest, selected: list[str], state: TargetState, 
     return plan
 
 
+def _no_loop(target: Path, cur: FileState) -> None:
+    """Refuse a target whose loop.py is not a regular file, saying what it is and what to do."""
+    loop = target / LOOP_FILE
+    if cur.type == "symlink":
+        raise UsageError(f"{loop} is a symlink (to {cur.link}); the loop hook is written only into a regular file",
+                         hint=f"replace the symlink by a copy of its file (cp --remove-destination "
+                              f"\"$(readlink -f {loop})\" {loop}), or deploy without the loop hook")
+    if cur.exists:
+        raise UsageError(f"{loop} is a {'directory' if cur.type == 'dir' else 'special file'}, not a regular file",
+                         hint="pass the computer_use_demo directory with --target DIR")
+    raise UsageError(f"{target} has no {LOOP_FILE}; is it a computer_use_demo tree?",
+                     hint="pass the computer_use_demo directory with --target DIR")
+
+
 def plan_toggles(state: TargetState, target: Path, flips: dict[str, bool]) -> Plan:
+    if state.toggles is None and state.receipt is not None:
+        raise NotInstalledError(
+            f"{target / TOGGLES_PATH} is missing although {state.receipt.name} {state.receipt.version} is deployed "
+            f"there (deleted by hand?); nothing was changed",
+            hint="recreate it from the manifest's defaults with --integrate, adding the same --enable-... flags "
+                 "to that command")
     if state.toggles is None:
         raise NotInstalledError(f"{target / TOGGLES_PATH} does not exist: nothing is deployed there yet",
                                 hint="deploy first: --integrate --all (toggles can be set in the same command)")

@@ -47,6 +47,8 @@ def _interrupted(console: Console, data: dict[str, Any]) -> None:
     intr = data.get("interrupted")
     if intr:
         console.print(f"[bold yellow]warning:[/] {intr['message']}")
+    if data.get("in_progress"):
+        console.print(f"[bold]in progress:[/] {escape(data['in_progress']['message'])}")
 
 
 def render(result: Result, console: Console) -> None:
@@ -67,6 +69,8 @@ def render(result: Result, console: Console) -> None:
         for item in d.get("drift") or []:
             console.print(f"[yellow]drift kept[/]: {item['path']}" if item["path"] in d.get("kept", [])
                           else f"[yellow]drift overwritten[/]: {item['path']}")
+        for item in d.get("hand_edits") or []:
+            console.print(f"[bold yellow]warning:[/] {escape(item['path'])} {escape(item['detail'])}")
         for k, v in (d.get("flips") or {}).items():
             console.print(f"toggle {k}: {str(v['old']).lower()} -> {str(v['new']).lower()}")
         if d.get("verification"):
@@ -114,7 +118,7 @@ def render_status(d: dict[str, Any], console: Console) -> None:
         console.print(f"toggles (revision {t['revision']}): " +
                       ", ".join(f"{k}={'on' if v else 'off'}" for k, v in t.items() if k != "revision"))
     elif d.get("toggles_error"):
-        console.print(f"[red]toggles invalid[/]: {d['toggles_error']}")
+        console.print(f"[red]toggles unusable[/]: {escape(d['toggles_error'])}")
     if d["drift"]:
         table = Table("path", "recorded", "current", "detail", title="drift (changed by hand)", title_justify="left")
         for item in d["drift"]:

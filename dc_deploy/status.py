@@ -9,7 +9,8 @@ from . import journal, loop_block, toggle_store
 from .backups import BackupStore
 from .errors import DeployError
 from .fsutil import file_state
-from .manifest import LOOP_FILE, resolve_destination
+from .lock import live_holder
+from .manifest import LOOP_FILE, RECEIPT_PATH, TOGGLES_PATH, resolve_destination
 from .receipt import Receipt, read_receipt
 
 
@@ -44,6 +45,9 @@ def drift(target: Path, receipt: Receipt) -> list[dict[str, Any]]:
                     has, detail = False, str(exc)
                 if not has:
                     detail = "the loop hook block is missing or damaged"
+                elif loop_block.add_block((target / rel).read_bytes()) == (target / rel).read_bytes():
+                    detail = ("changed by hand outside the managed block (the block is intact; the next --integrate "
+                              "keeps the edit and records it)")
             out.append({"path": rel, "recorded_sha256": rec["sha256"], "current_sha256": cur.sha256,
                         "current_type": cur.type, "detail": detail})
         elif cur.mode != rec.get("mode"):
@@ -55,19 +59,28 @@ def drift(target: Path, receipt: Receipt) -> list[dict[str, Any]]:
 def collect(target: Path, store: BackupStore) -> dict[str, Any]:
     data: dict[str, Any] = {"target": str(target), "installed": False, "version": None, "components": [],
                             "toggles": None, "toggles_error": None, "drift": [], "receipt_error": None}
+    special = {rel: file_state(target / rel, with_hash=False).type for rel in (RECEIPT_PATH, TOGGLES_PATH)}
+    special = {rel: kind for rel, kind in special.items() if kind in ("dir", "other")}  # never read a FIFO
     try:
-        receipt = read_receipt(target)
+        receipt = None if RECEIPT_PATH in special else read_receipt(target)
     except DeployError as exc:
         receipt, data["receipt_error"] = None, str(exc)
+    if RECEIPT_PATH in special:
+        data["receipt_error"] = f"{target / RECEIPT_PATH} is not a regular file; move it away"
     if receipt is not None:
         data.update({"installed": True, "name": receipt.name, "version": receipt.version,
                      "components": list(receipt.components), "installed_at": receipt.installed_at,
                      "backup_id": receipt.backup_id, "project_commit": receipt.project_commit,
                      "target_git": receipt.target_git, "drift": drift(target, receipt)})
     try:
-        data["toggles"] = toggle_store.read(target)
+        data["toggles"] = None if TOGGLES_PATH in special else toggle_store.read(target)
     except DeployError as exc:
         data["toggles_error"] = str(exc)
+    if TOGGLES_PATH in special:
+        data["toggles_error"] = f"{target / TOGGLES_PATH} is not a regular file; move it away"
+    if receipt is not None and data["toggles"] is None and data["toggles_error"] is None:
+        data["toggles_error"] = (f"{toggle_store.toggles_path(target)} is missing; recreate it from the manifest's "
+                                 "defaults with --integrate (add the --enable-... flags you want)")
     backups = store.for_target(target)
     data["last_backup"] = backups[-1].summary() if backups else None
     good = [b for b in backups if b.status == "COMMITTED"]
@@ -78,4 +91,24 @@ def collect(target: Path, store: BackupStore) -> dict[str, Any]:
         data["interrupted"] = jr.summary() if jr else None
     except DeployError as exc:
         data["interrupted"] = {"message": str(exc)}
+    data["in_progress"] = in_progress(target, data["interrupted"])
+    if data["in_progress"] is not None:
+        data["interrupted"] = None  # a live command's transaction is not an interrupted one
     return data
+
+
+def in_progress(target: Path, journal_summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Another command holding the lock right now (its transaction, if it has one, is in progress)."""
+    holder = live_holder(target)
+    if holder is None:
+        return None
+    pid, since, command = holder.get("pid", "unknown"), holder.get("since", "unknown"), holder.get("command")
+    what, tail = "a command", "; not interrupted: it holds the lock"
+    if journal_summary and journal_summary.get("txid"):
+        what = f"{journal_summary.get('operation')} transaction {journal_summary['txid']}"
+        if journal_summary.get("pid") not in (None, pid):  # a crashed one, which the lock holder will recover
+            what, tail = f"recovery of the interrupted {what} (started by pid {journal_summary['pid']})", ""
+    info = {k: v for k, v in (journal_summary or {}).items() if k not in ("message", "pid")}
+    return {**info, "pid": pid, "since": since, "holder": holder,
+            "message": f"{what} in progress (pid {pid}, since {since}" + (f": {command})" if command else ")")
+                       + tail}

@@ -65,7 +65,7 @@ def validate(doc: Any, where: str) -> dict[str, Any]:
 def parse(data: bytes, where: str) -> dict[str, Any]:
     try:
         doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise TogglesInvalidError(
             f"{where} is not valid JSON ({exc}); it was left untouched",
             hint="fix the file by hand or restore it with --restore latest") from exc

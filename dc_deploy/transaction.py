@@ -15,6 +15,7 @@ the backup, marks the backup FAILED (verification) or ROLLED_BACK, and re-raises
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -27,7 +28,7 @@ from typing import Any
 from . import failpoints, journal
 from .backups import Backup, BackupStore
 from .context import Context
-from .errors import DeployError, IntegrityError, Interrupted, VerificationFailedError
+from .errors import DeployError, IntegrityError, Interrupted, VerificationFailedError, filesystem_error
 from .fsutil import (
     FileState,
     HashMismatch,
@@ -40,6 +41,8 @@ from .fsutil import (
     sweep_temps,
 )
 from .journal import Journal
+from .manifest import TOGGLES_PATH
+from .toggle_store import AUDIT_FILE, append_audit
 from .verifyrun import VerifyResult, run_verification
 
 PROGRESS_MIN_BYTES = 1 << 20
@@ -68,6 +71,7 @@ class _SignalGuard:
 
     def __init__(self) -> None:
         self.armed = True
+        self.committed = False  # set at the commit point (the COMMITTED journal is on disk)
         self.pending: int | None = None
         self._old: dict[int, Any] = {}
 
@@ -89,7 +93,42 @@ class _SignalGuard:
         try:
             yield self
         finally:
+            committed = self.committed
             for s, h in self._old.items():
+                signal.signal(s, _record_late if committed and _AFTER_COMMIT["defer"] else h)
+            if committed and self.pending is not None:
+                _AFTER_COMMIT["late"] = self.pending
+
+
+# After the commit point a signal must not turn a committed change into a failure: while the CLI's
+# ``signals_deferred_after_commit()`` is active, signals arriving after a commit are only recorded
+# until the command has reported its (successful) outcome.
+_AFTER_COMMIT: dict[str, Any] = {"defer": False, "late": None}
+
+
+def _record_late(signum: int, _frame: object) -> None:
+    if _AFTER_COMMIT["late"] is None:
+        _AFTER_COMMIT["late"] = signum
+
+
+@contextmanager
+def signals_deferred_after_commit() -> Iterator[dict[str, Any]]:
+    """For a process entry point: once a transaction has committed, SIGINT/SIGTERM/SIGHUP wait until the end.
+
+    Yields a dict whose ``"late"`` is the first such signal (or ``None``); the handlers in force on entry
+    are back on exit.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield _AFTER_COMMIT
+        return
+    old = {s: signal.getsignal(s) for s in _SIGNALS}
+    _AFTER_COMMIT.update(defer=True, late=None)
+    try:
+        yield _AFTER_COMMIT
+    finally:
+        _AFTER_COMMIT["defer"] = False
+        for s, h in old.items():
+            if h is not None:
                 signal.signal(s, h)
 
 
@@ -145,8 +184,11 @@ def _apply(target: Path, change: Change, on_bytes: Callable[[int], None] | None 
 
 def run(target: Path, store: BackupStore, ctx: Context, *, operation: str, changes: list[Change],
         meta: dict[str, Any], remove_dirs: list[str] | None = None, verify: bool = False,
-        verify_timeout: float = 60.0, content_for: Callable[[Backup], dict[str, bytes]] | None = None) -> TxOutcome:
+        verify_timeout: float = 60.0, content_for: Callable[[Backup], dict[str, bytes]] | None = None,
+        on_rollback: Callable[[Backup, list[str], BaseException], None] | None = None) -> TxOutcome:
     """Carry out ``changes`` as one transaction (see the module docstring). The caller holds the lock.
+
+    ``on_rollback(backup, paths_put_back, exc)`` is called after a rollback, before the exception propagates.
 
     ``content_for(backup)`` supplies late content (the receipt names the backup id); its bytes
     replace ``content`` of the matching paths, and their ``after`` states are derived from them.
@@ -163,8 +205,7 @@ def run(target: Path, store: BackupStore, ctx: Context, *, operation: str, chang
         except BaseException as exc:
             guard.armed = False  # the target is untouched; the backup marked itself ROLLED_BACK
             if isinstance(exc, OSError):
-                raise DeployError(f"backup failed: {exc}; nothing in the target was changed",
-                                  hint=f"fix the cause (disk space, permissions of {store.root}) and retry") from exc
+                raise filesystem_error(exc, "backup failed", "; nothing in the target was changed") from exc
             raise
         finally:
             stop()
@@ -198,31 +239,52 @@ def run(target: Path, store: BackupStore, ctx: Context, *, operation: str, chang
                 if not verification.passed:
                     raise VerificationFailedError(
                         f"{verification.summary()}; the previous state was restored from {backup.id}",
-                        hint=f"see the failing checks above; re-run with --no-verify only if you know why "
-                             f"(the backup {backup.id} is kept)",
-                        backup_id=backup.id)
+                        hint=_verify_hint(verification, verify_timeout, backup.id), backup_id=backup.id)
             if guard.pending is not None:  # a signal whose exception something swallowed still aborts
                 raise Interrupted(f"interrupted by {signal.Signals(guard.pending).name}; every change was "
                                   "rolled back", signum=guard.pending)
+            guard.armed = False  # from here a signal is only remembered: the commit must not be torn
             jr.state = "COMMITTED"
             journal.write(target, jr)
+            guard.committed = True  # the commit point: recovery would finish, never undo, from here on
             store.set_status(backup, "COMMITTED", committed_at=ctx.now_iso())
             journal.remove(target)
             failpoints.hit("after_commit")
         except BaseException as exc:
             guard.armed = False
-            _undo(store, backup, target, jr, exc, ctx)
+            if guard.committed:  # failing after the commit point: the change stays; recovery finishes it
+                if isinstance(exc, Exception) and not isinstance(exc, DeployError):
+                    raise DeployError(f"{operation} committed (backup {backup.id}), but finishing it failed: {exc}; "
+                                      "the next command that takes the lock completes it",
+                                      hint="check with --status") from exc
+                raise
+            changed = _undo(store, backup, target, jr, exc, ctx)
+            if on_rollback is not None:
+                on_rollback(backup, changed, exc)
             if guard.pending is not None and not isinstance(exc, Interrupted):
                 raise Interrupted(f"interrupted by {signal.Signals(guard.pending).name}; every change was "
                                   "rolled back", signum=guard.pending) from exc
             if isinstance(exc, VerificationFailedError):
                 exc.data["verification"] = verification.as_dict() if verification else None
             if isinstance(exc, OSError):
-                raise DeployError(f"{operation} failed: {exc}; every change was rolled back from {backup.id}",
-                                  hint="fix the cause (disk space, permissions) and retry") from exc
+                raise filesystem_error(exc, f"{operation} failed",
+                                       f"; every change was rolled back from {backup.id}") from exc
             raise
-        guard.armed = False
+        guard.armed = False  # a signal remembered after the commit point is reported by the entry point
     return TxOutcome(backup, verification, [c.path for c in changes])
+
+
+def _verify_hint(v: VerifyResult, timeout: float, backup_id: str) -> str:
+    """What to do after a failed verification, pointing only at output that is really printed."""
+    kept = f"(the backup {backup_id} is kept)"
+    if v.timed_out:
+        return (f"the suite did not finish within --verify-timeout {timeout:g}s: run it by hand to see which check "
+                f"hangs ({' '.join(v.command)}), or raise --verify-timeout {kept}")
+    if v.failing:
+        return f"see the failing checks above; re-run with --no-verify only if you know why {kept}"
+    if v.output_tail.strip():
+        return f"see the verifier's output above; re-run with --no-verify only if you know why {kept}"
+    return f"the verifier printed nothing; run it by hand to see why: {' '.join(v.command)} {kept}"
 
 
 def _with_content(c: Change, data: bytes) -> Change:
@@ -233,12 +295,37 @@ def _with_content(c: Change, data: bytes) -> Change:
                   c.fp_before, c.fp_after)
 
 
-def _undo(store: BackupStore, backup: Backup, target: Path, jr: Journal, exc: BaseException, ctx: Context) -> None:
+def _undo(store: BackupStore, backup: Backup, target: Path, jr: Journal, exc: BaseException,
+          ctx: Context) -> list[str]:
     ctx.log(f"[yellow]rolling back[/] {jr.operation} {jr.txid} ({type(exc).__name__})")
-    journal.rollback(target, jr)
+    changed = journal.rollback(target, jr)
     journal.remove(target)
     status = "FAILED" if isinstance(exc, VerificationFailedError) else "ROLLED_BACK"
     store.set_status(backup, status, error=str(exc) or type(exc).__name__, rolled_back_at=ctx.now_iso())
+    return changed
+
+
+def _toggle_values(path: Path) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _audit_recovered_flip(store: BackupStore, ctx: Context, target: Path, jr: Journal, flipped: dict[str, Any] | None,
+                          restored: dict[str, Any] | None, result: str, why: str) -> None:
+    """The audit line of a flip that a recovery finished or rolled back (its own command never wrote one)."""
+    before, after = (restored or {}), (flipped or {})
+    keys = sorted(k for k in set(before) | set(after) if k != "revision" and before.get(k) != after.get(k))
+    if not keys:
+        return
+    append_audit(store.root / AUDIT_FILE, {
+        "time": ctx.now_iso(), "target": str(target), "user": ctx.user, "host": ctx.host,
+        "old": {k: before.get(k) for k in keys}, "new": {k: after.get(k) for k in keys},
+        "revision_old": before.get("revision"), "revision_new": after.get("revision"), "reason": None,
+        "backup_id": jr.backup_id, "result": result, "rollback_reason" if result == "rolled_back" else "note": why,
+        "command": ctx.command, "original_command": jr.info.get("command")})
 
 
 @dataclass
@@ -261,14 +348,23 @@ def recover(target: Path, store: BackupStore, ctx: Context) -> Recovery | None:
     if jr is None:
         return None
     backup = store._load(Path(jr.backup_root))  # noqa: SLF001 - same package
+    flips_toggles = any(e["path"] == TOGGLES_PATH for e in jr.entries)
+    stored_toggles = _toggle_values(Path(jr.backup_root) / "files" / TOGGLES_PATH) if flips_toggles else None
     if jr.state == "COMMITTED":
         if backup is not None and backup.status != "COMMITTED":
             store.set_status(backup, "COMMITTED", committed_at=ctx.now_iso(), recovered=True)
+        if flips_toggles:
+            _audit_recovered_flip(store, ctx, target, jr, _toggle_values(target / TOGGLES_PATH), stored_toggles,
+                                  "committed", "the interrupted command had committed; finished by recovery")
         journal.remove(target)
         ctx.log(f"[yellow]recovered[/]: finished the interrupted {jr.operation} {jr.txid}")
         return Recovery(jr.txid, jr.operation, "finished", [])
+    flipped = _toggle_values(target / TOGGLES_PATH) if flips_toggles else None
     changed = journal.rollback(target, jr)
     journal.remove(target)
+    if TOGGLES_PATH in changed:
+        _audit_recovered_flip(store, ctx, target, jr, flipped, stored_toggles, "rolled_back",
+                              f"the command was interrupted (journal state {jr.state}); rolled back by recovery")
     if backup is not None:
         store.set_status(backup, "ROLLED_BACK", error=f"interrupted in state {jr.state}; rolled back by recovery",
                          rolled_back_at=ctx.now_iso())

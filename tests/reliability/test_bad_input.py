@@ -157,6 +157,20 @@ def _traversal(e: Env) -> list[str]:
     return ["--restore", root.name, *e.common]
 
 
+def _deep_manifest(e: Env) -> list[str]:
+    return e.write_manifest(None, b"[" * 100_000 + b"]" * 100_000)
+
+
+def _dir_at(name: str) -> Setup:
+    def setup(e: Env) -> list[str]:
+        path = e.prep.target / name
+        if path.exists():
+            path.unlink()
+        path.mkdir()
+        return ["--enable-streaming-bash=true", *e.common]
+    return setup
+
+
 # (id, setup, exit code, text the error line must contain[, mark])
 CASES: list[tuple[Any, ...]] = [
     # manifests
@@ -180,6 +194,13 @@ CASES: list[tuple[Any, ...]] = [
     ("manifest-reserved-loop", _m(lambda d: _set(_file0(d), "destination", "loop.py")), 2, "managed by the installer"),
     ("manifest-reserved-toggles", _m(lambda d: _set(_file0(d), "destination", "dc_impl/feature_toggles.json")), 2,
      "managed by the installer"),
+    ("manifest-reserved-lock", _m(lambda d: _set(_file0(d), "destination", ".dc-streaming.lock")), 2,
+     "managed by the installer"),
+    ("manifest-reserved-journal", _m(lambda d: _set(_file0(d), "destination", ".dc-streaming-journal.json")), 2,
+     "managed by the installer"),
+    ("manifest-name-over-name-max", _m(lambda d: _set(_file0(d), "destination", "dc_impl/" + "x" * 256)), 2,
+     "NAME_MAX"),
+    ("manifest-deeply-nested", _deep_manifest, 2, "nested too deeply"),
     ("manifest-duplicate-ids", _m(lambda d: d["components"].append(dict(d["components"][0]))), 2, "duplicate"),
     ("manifest-duplicate-destination", _m(_dup_dest), 2, "appears in"),
     ("manifest-cycle", _m(_cycle), 2, "cycle"),
@@ -214,6 +235,10 @@ CASES: list[tuple[Any, ...]] = [
     ("restore-tampered-hash", _backup_meta(_tampered_hash), 6, "corrupt"),
     ("restore-path-traversal", _traversal, 2, "'..'"),
     # CLI arguments
+    ("cli-toggle-twice", lambda e: ["--enable-streaming-bash=true", "--enable-streaming-bash=false", *e.common], 2,
+     "more than once"),
+    ("cli-backup-dir-inside-target", lambda e: ["--enable-streaming-bash=true", *e.common, "--backup-dir",
+                                                str(e.prep.target / "bk")], 2, "inside the target"),
     ("cli-unknown-flag", lambda e: ["--integrat", *e.common], 2, "No such option"),
     ("cli-bad-bool", lambda e: ["--enable-streaming-bash=maybe", *e.common], 2, "not a boolean"),
     ("cli-keep-alone", lambda e: ["--status", "--keep", "3", *e.common], 2, "--keep"),
@@ -235,8 +260,10 @@ CASES: list[tuple[Any, ...]] = [
     ("path-dc_impl-symlink", _dc_impl_symlink, 2, "symlink"),
     ("path-dir-is-file", _dc_impl_file, 2, "not a directory"),
     ("path-destination-is-dir", _dest_is_dir, 2, "not a file"),
+    ("path-lock-is-dir", _dir_at(".dc-streaming.lock"), 1, "Is a directory"),
+    ("path-journal-is-dir", _dir_at(".dc-streaming-journal.json"), 1, "Is a directory"),
 ]
-SUBPROCESS = {"manifest-not-json", "manifest-source-hash-mismatch", "toggles-unknown-key", "restore-tampered-hash",
+SUBPROCESS = {"manifest-deeply-nested", "path-lock-is-dir", "manifest-not-json", "manifest-source-hash-mismatch", "toggles-unknown-key", "restore-tampered-hash",
               "cli-unknown-flag", "path-dc_impl-symlink"}
 
 
