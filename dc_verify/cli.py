@@ -19,7 +19,15 @@ from rich.console import Console
 
 from .checks import UnknownCheckError, select_checks
 from .checks.target import TargetError
-from .report import checks_listing, render_listing, render_table, to_json, write_junit
+from .report import (
+    checks_listing,
+    display_safe,
+    json_safe,
+    render_listing,
+    render_table,
+    to_json,
+    write_junit,
+)
 from .runner import VerifyOptions, verify
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -86,11 +94,11 @@ def _check_writable(path: Path) -> None:
         raise UsageProblem(f"cannot write the JUnit XML to {path}: not a writable file location")
 
 
-def _usage_error(message: str, as_json: bool) -> int:
+def _usage_error(message: str, as_json: bool, code: int = EXIT_USAGE) -> int:
     if as_json:  # stdout stays one JSON document, even for a usage error
-        click.echo(json.dumps({"passed": False, "checks": [], "error": message}, indent=2))
-    click.echo(f"{PROG}: error: {message}", err=True)
-    return EXIT_USAGE
+        click.echo(json.dumps(json_safe({"passed": False, "checks": [], "error": message}), indent=2))
+    click.echo(f"{PROG}: error: {display_safe(message)}", err=True)
+    return code
 
 
 ENV_PARENT_PID = "DC_VERIFY_PARENT_PID"
@@ -134,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         code = EXIT_FAILED
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else EXIT_FAILED
+    except Exception as exc:  # a bug of ours: one line (and the JSON document), never a pass, no traceback
+        code = _usage_error(f"internal error: {type(exc).__name__}: {exc}", as_json, EXIT_FAILED)
     else:
         code = EXIT_OK
     sys.exit(code)

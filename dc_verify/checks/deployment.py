@@ -6,6 +6,7 @@ Both return ``(status, detail)``; the runner times them and turns crashes into f
 from __future__ import annotations
 
 import hashlib
+import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -79,6 +80,13 @@ def check_receipt(info: TargetInfo, options: VerifyOptions) -> tuple[str, str]:
     if info.receipt_error:
         return "fail", info.receipt_error
     if info.receipt is None:
+        nothing = info.nothing_deployed_reason()
+        if nothing is not None:
+            return "fail", nothing
+        if not os.path.lexists(info.impl_dir):
+            return "fail", f"no receipt and no {info.impl_dir}, but {', '.join(info.managed_blocks())} carries the " \
+                           "claude-dc-streaming managed block: a partial deployment (see integrate_streaming.py " \
+                           "--status, then --restore latest or re-integrate)"
         return "fail", f"{info.impl_dir} exists but has no receipt ({info.receipt_path.name}): not deployed by " \
                        "integrate_streaming.py, or the receipt was removed"
     assert info.root is not None
