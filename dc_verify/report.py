@@ -77,7 +77,7 @@ def render_table(console: Console, suite: SuiteResult) -> None:
     verdict = "[green]PASSED[/]" if suite.passed else "[bold red]FAILED[/]"
     console.print(f"{verdict}: {counts[PASS]} passed, {counts[FAIL]} failed, {counts[SKIP]} skipped "
                   f"in {suite.duration_s:.2f} s")
-    if not suite.passed and not suite.failed:  # the checks alone do not show why: say it, on one line
+    if not suite.passed:  # why, on one line (never wrapped), for a CI log
         console.print(Text(display_safe(suite.reason or ""), style="bold red"), soft_wrap=True)
 
 

@@ -71,7 +71,8 @@ class SuiteResult:
         if failed:
             return f"{len(failed)} of {len(self.checks)} checks failed: {', '.join(c.name for c in failed)}"
         if not self.checks:
-            return "no check selected: nothing was verified"
+            return "no check selected: nothing was verified (name checks or groups with --check; " \
+                   "see verify_streaming.py --list-checks)"
         if not any(c.status == PASS for c in self.checks):
             return f"no check ran: {_skips_summary(self.checks)}"
         return None

@@ -51,8 +51,12 @@ def junit_failures(path: Path) -> list[tuple[str, str]]:
     return failures
 
 
-def reason_lines(stdout: str, needle: str) -> list[str]:
-    return [line for line in stdout.splitlines() if needle in line]
+def plain_run_says_why(args: list[str], reason: str) -> None:
+    """Without --json: exit 1, FAILED, and the reason as one whole line after the table."""
+    plain = run(*args)
+    assert plain.returncode == 1 and plain.stderr == "", plain.stderr
+    assert "PASSED" not in plain.stdout and "FAILED" in plain.stdout
+    assert plain.stdout.splitlines()[-1] == reason
 
 
 def test_nothing_deployed_fails_in_every_output(tmp_path: Path) -> None:
@@ -71,10 +75,7 @@ def test_nothing_deployed_fails_in_every_output(tmp_path: Path) -> None:
     assert receipt["name"] == "receipt" and receipt["status"] == "fail" and "nothing of ours" in receipt["detail"]
     assert [name for name, _ in junit_failures(junit)] == ["receipt"]
 
-    plain = run("--target", str(target))
-    assert plain.returncode == 1 and "Traceback" not in plain.stderr
-    assert "PASSED" not in plain.stdout and "FAILED" in plain.stdout
-    assert len(reason_lines(plain.stdout, "nothing of ours is deployed in")) == 1
+    plain_run_says_why(["--target", str(target)], doc["reason"])
 
 
 def test_check_of_a_group_on_an_undeployed_tree_fails(tmp_path: Path) -> None:
@@ -87,8 +88,7 @@ def test_check_of_a_group_on_an_undeployed_tree_fails(tmp_path: Path) -> None:
     assert {c["status"] for c in doc["checks"]} == {SKIP}
     failures = junit_failures(junit)
     assert len(failures) == 1 and failures[0][1] == doc["reason"]
-    plain = run("--target", str(target), "--check", "bash")
-    assert plain.returncode == 1 and len(reason_lines(plain.stdout, "nothing of ours is deployed in")) == 1
+    plain_run_says_why(["--target", str(target), "--check", "bash"], doc["reason"])
 
 
 def test_live_only_without_live_flag_is_not_a_pass(tmp_path: Path) -> None:
@@ -99,6 +99,7 @@ def test_live_only_without_live_flag_is_not_a_pass(tmp_path: Path) -> None:
     assert doc["passed"] is False and doc["checks"][0]["status"] == SKIP
     assert doc["reason"].startswith("no check ran: ") and "pass --live" in doc["reason"]
     assert [msg for _, msg in junit_failures(junit)] == [doc["reason"]]
+    plain_run_says_why(["--check", "live"], doc["reason"])
 
 
 def test_every_selected_check_skipped_on_a_deployment_fails(tmp_path: Path) -> None:
