@@ -119,8 +119,12 @@ def write_junit(path: Path, suite: SuiteResult) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    junit_tree(suite).write(tmp, encoding="utf-8", xml_declaration=True)
-    os.replace(tmp, path)
+    try:
+        junit_tree(suite).write(tmp, encoding="utf-8", xml_declaration=True)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # never leave a half-written report next to the real one
+        raise
 
 
 def checks_listing(specs: list[CheckSpec]) -> list[dict[str, Any]]:

@@ -47,6 +47,9 @@ def receipt_problems(root: Path, receipt: dict[str, Any]) -> tuple[list[str], in
     problems: list[str] = []
     if receipt.get("format") != RECEIPT_FORMAT:
         problems.append(f"unsupported receipt format {receipt.get('format')!r} (expected {RECEIPT_FORMAT})")
+    components = receipt.get("components")
+    if not isinstance(components, list) or not all(isinstance(c, str) for c in components):
+        problems.append(f"malformed receipt: components is {type(components).__name__}, not a list of ids")
     files = receipt.get("files")
     if not isinstance(files, dict) or not files:
         return [*problems, "receipt lists no files"], 0

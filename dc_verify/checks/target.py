@@ -63,9 +63,10 @@ class TargetInfo:
         """Installed component ids; None means "everything" (no --target)."""
         if self.root is None:
             return None
-        if self.receipt is None:
+        comps = self.receipt.get("components") if self.receipt is not None else None
+        if not isinstance(comps, list):  # no receipt, or a malformed one (the receipt check fails it)
             return set()
-        return {str(c) for c in self.receipt.get("components", [])}
+        return {c for c in comps if isinstance(c, str)}
 
     @property
     def hook_installed(self) -> bool:
@@ -132,6 +133,8 @@ def _read_json(path: Path) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"cannot read {path}: {exc.strerror or exc}"
     except ValueError as exc:
         return None, f"{path} is not valid JSON: {exc}"
+    except RecursionError:
+        return None, f"{path} is not valid JSON: nested too deeply"
     if not isinstance(doc, dict):
         return None, f"{path} is not a JSON object"
     return doc, None

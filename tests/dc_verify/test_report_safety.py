@@ -133,18 +133,25 @@ def test_table_and_reports_survive_markup_and_undecodable_bytes_in_the_target_pa
 
 
 def test_a_child_reporting_garbage_is_a_failed_check_not_a_crash(tmp_path: Path) -> None:
-    deployed = make_deployment(tmp_path, ROOT, components=("core",))
+    deployed = make_deployment(tmp_path, ROOT)
     fake = tmp_path / "garbage-python"
     lines = [
         {"event": "start", "name": "toggles"},
         {"event": "result", "name": "toggles", "status": "pass", "duration_s": "soon", "detail": ["not", "text"]},
+        {"event": "result", "name": "bash_exit_code", "status": "fail", "duration_s": float("nan"), "detail": "x"},
     ]
     fake.write_text("#!/bin/sh\ncat >/dev/null\n" + "".join(f"echo '{json.dumps(x)}'\n" for x in lines) +
                     "printf '\\377\\376 not json\\n'\nexit 0\n")
     fake.chmod(0o755)
-    suite = verify(VerifyOptions(target=deployed, checks=("toggles",), python=str(fake)))
-    (check,) = suite.checks
-    assert check.status == "pass" and check.duration_s == 0.0 and check.detail == "['not', 'text']"
+    suite = verify(VerifyOptions(target=deployed, checks=("toggles", "bash_exit_code"), python=str(fake)))
+    toggles, bash = suite.checks
+    assert toggles.status == "pass" and toggles.duration_s == 0.0 and toggles.detail == "['not', 'text']"
+    assert bash.status == "fail" and bash.duration_s == 0.0
+
+    def no_constants(name: str) -> None:
+        raise AssertionError(f"{name} in the JSON document")
+
+    json.loads(to_json(suite), parse_constant=no_constants)  # strict JSON: no NaN / Infinity
 
 
 def test_an_interpreter_that_cannot_start_fails_the_checks_with_its_path(tmp_path: Path) -> None:
@@ -167,3 +174,31 @@ def test_a_target_that_is_a_symlink_loop_is_a_usage_error(tmp_path: Path) -> Non
     lines = proc.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and str(loop) in lines[0]
     assert str(loop) in str(assert_strict_json(proc.stdout)["error"])
+
+
+def test_deeply_nested_receipt_is_a_failed_check_not_a_crash(tmp_path: Path) -> None:
+    deployed = make_deployment(tmp_path, ROOT, components=("core",))
+    (deployed / "dc_impl" / "receipt.json").write_text("[" * 100_000)
+    suite = verify(VerifyOptions(target=deployed, checks=("receipt", "imports")))
+    by = {c.name: c for c in suite.checks}
+    assert by["receipt"].status == FAIL and "nested too deeply" in by["receipt"].detail
+    assert not suite.passed
+
+
+def test_receipt_with_malformed_components_fails_the_receipt_check(tmp_path: Path) -> None:
+    deployed = make_deployment(tmp_path, ROOT, components=("core",))
+    path = deployed / "dc_impl" / "receipt.json"
+    receipt = json.loads(path.read_text())
+    receipt["components"] = "core"  # a string, not a list: iterating it gave components 'c', 'o', 'r', 'e'
+    path.write_text(json.dumps(receipt))
+    suite = verify(VerifyOptions(target=deployed, checks=("receipt",)))
+    (check,) = suite.checks
+    assert check.status == FAIL and "malformed receipt: components is str" in check.detail
+
+
+def test_a_failed_junit_write_leaves_no_temp_file(tmp_path: Path) -> None:
+    occupied = tmp_path / "report.xml"
+    (occupied / "keep").mkdir(parents=True)  # a non-empty directory where the report should go
+    with pytest.raises(OSError):
+        write_junit(occupied, SuiteResult([CheckResult("c", PASS, 0.0, "ok")]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.xml"]
