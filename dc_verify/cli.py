@@ -137,9 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         code = _usage_error(exc.format_message(), as_json)
     except UsageProblem as exc:
         code = _usage_error(str(exc), as_json)
-    except click.Abort:
-        click.echo(f"{PROG}: aborted", err=True)
-        code = EXIT_FAILED
+    except click.Abort:  # Ctrl-C: a failed run, and with --json still one JSON document
+        code = _usage_error("aborted (interrupted before the suite finished)", as_json, EXIT_FAILED)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else EXIT_FAILED
     except Exception as exc:  # a bug of ours: one line (and the JSON document), never a pass, no traceback

@@ -140,10 +140,13 @@ def verify(options: VerifyOptions) -> SuiteResult:
         for spec in runnable:
             if spec.where == "parent":
                 results[spec.name] = _run_parent_check(spec, info, options)
-    finally:
+    except BaseException:  # Ctrl-C: stop the child now instead of waiting for its checks to finish
         if child is not None:
-            for res in child.wait(child_names):
-                results[res.name] = res
+            child.kill()
+        raise
+    if child is not None:
+        for res in child.wait(child_names):
+            results[res.name] = res
     ordered = [results[s.name] for s in specs]
     gate = info.nothing_deployed_reason()
     return SuiteResult(ordered, options.target, time.monotonic() - t0, gate)
@@ -246,8 +249,17 @@ class ChildRun:
             timed_out = True
             kill_group(self.proc)
             rc = self.proc.wait()
+        except BaseException:  # interrupted while waiting: the child goes too
+            self.kill()
+            raise
         self._reader.join(timeout=5)
         return timed_out, rc
+
+    def kill(self) -> None:
+        """Stop the child's process group now (an interrupted suite); its results are not read."""
+        kill_group(self.proc)
+        self.proc.wait()
+        self._stderr.close()
 
     def stderr_tail(self, limit: int = 800) -> str:
         self._stderr.seek(0)

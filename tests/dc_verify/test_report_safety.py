@@ -202,3 +202,40 @@ def test_a_failed_junit_write_leaves_no_temp_file(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         write_junit(occupied, SuiteResult([CheckResult("c", PASS, 0.0, "ok")]))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.xml"]
+
+
+
+def test_ctrl_c_during_the_suite_is_a_failed_run_with_one_json_document(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from dc_verify.child import descendants
+
+    deployed = make_deployment(tmp_path, ROOT)
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), "--target", str(deployed), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    deadline = time.monotonic() + 30
+    children: list[int] = []
+    while time.monotonic() < deadline and len(children) < 2:  # the checks child and the imports child run
+        children = descendants(proc.pid)
+        time.sleep(0.02)
+    assert children, "the suite never started its children"
+    proc.send_signal(signal.SIGINT)
+    t0 = time.monotonic()
+    out, err = proc.communicate(timeout=30)
+    took = time.monotonic() - t0
+    assert proc.returncode == 1 and b"Traceback" not in err, err
+    assert took < 4, f"Ctrl-C took {took:.1f} s to stop the suite"  # not the rest of the checks' run time
+    doc = assert_strict_json(out)
+    assert doc["passed"] is False and "aborted" in str(doc["error"])
+    deadline = time.monotonic() + 5  # the children follow their parent (death signal)
+    while time.monotonic() < deadline and [p for p in children if _alive(p)]:
+        time.sleep(0.05)
+    assert [p for p in children if _alive(p)] == []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return False
