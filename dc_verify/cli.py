@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import math
 import os
 import signal
 import sys
@@ -67,6 +68,8 @@ def command(target: Path | None, as_json: bool, junit_xml: Path | None, live: bo
             return
         if junit_xml is not None:
             _check_writable(junit_xml)
+        if timeout_s is not None and not math.isfinite(timeout_s):  # FloatRange lets nan and inf through
+            raise UsageProblem(f"--timeout must be a finite number of seconds, not {timeout_s}")
         timeout = timeout_s if timeout_s is not None else (LIVE_TIMEOUT_S if live else DEFAULT_TIMEOUT_S)
         options = VerifyOptions(target=target, checks=checks, live=live, timeout_s=timeout, python=python)
         suite = verify(options)

@@ -239,3 +239,10 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except (FileNotFoundError, ProcessLookupError):
         return False
+
+
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_a_timeout_that_is_not_a_finite_number_is_a_usage_error(value: str) -> None:
+    proc = run("--timeout", value, "--check", "toggles", "--json")
+    assert proc.returncode == 2, proc.stdout
+    assert "--timeout must be a finite number" in str(assert_strict_json(proc.stdout)["error"])
