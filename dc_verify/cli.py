@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import math
 import os
 import signal
 import sys
@@ -19,7 +20,15 @@ from rich.console import Console
 
 from .checks import UnknownCheckError, select_checks
 from .checks.target import TargetError
-from .report import checks_listing, render_listing, render_table, to_json, write_junit
+from .report import (
+    checks_listing,
+    display_safe,
+    json_safe,
+    render_listing,
+    render_table,
+    to_json,
+    write_junit,
+)
 from .runner import VerifyOptions, verify
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -59,6 +68,8 @@ def command(target: Path | None, as_json: bool, junit_xml: Path | None, live: bo
             return
         if junit_xml is not None:
             _check_writable(junit_xml)
+        if timeout_s is not None and not math.isfinite(timeout_s):  # FloatRange lets nan and inf through
+            raise UsageProblem(f"--timeout must be a finite number of seconds, not {timeout_s}")
         timeout = timeout_s if timeout_s is not None else (LIVE_TIMEOUT_S if live else DEFAULT_TIMEOUT_S)
         options = VerifyOptions(target=target, checks=checks, live=live, timeout_s=timeout, python=python)
         suite = verify(options)
@@ -86,11 +97,11 @@ def _check_writable(path: Path) -> None:
         raise UsageProblem(f"cannot write the JUnit XML to {path}: not a writable file location")
 
 
-def _usage_error(message: str, as_json: bool) -> int:
+def _usage_error(message: str, as_json: bool, code: int = EXIT_USAGE) -> int:
     if as_json:  # stdout stays one JSON document, even for a usage error
-        click.echo(json.dumps({"passed": False, "checks": [], "error": message}, indent=2))
-    click.echo(f"{PROG}: error: {message}", err=True)
-    return EXIT_USAGE
+        click.echo(json.dumps(json_safe({"passed": False, "checks": [], "error": message}), indent=2))
+    click.echo(f"{PROG}: error: {display_safe(message)}", err=True)
+    return code
 
 
 ENV_PARENT_PID = "DC_VERIFY_PARENT_PID"
@@ -129,11 +140,12 @@ def main(argv: list[str] | None = None) -> int:
         code = _usage_error(exc.format_message(), as_json)
     except UsageProblem as exc:
         code = _usage_error(str(exc), as_json)
-    except click.Abort:
-        click.echo(f"{PROG}: aborted", err=True)
-        code = EXIT_FAILED
+    except click.Abort:  # Ctrl-C: a failed run, and with --json still one JSON document
+        code = _usage_error("aborted (interrupted before the suite finished)", as_json, EXIT_FAILED)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else EXIT_FAILED
+    except Exception as exc:  # a bug of ours: one line (and the JSON document), never a pass, no traceback
+        code = _usage_error(f"internal error: {type(exc).__name__}: {exc}", as_json, EXIT_FAILED)
     else:
         code = EXIT_OK
     sys.exit(code)

@@ -1,7 +1,10 @@
 """Run the verification suite: decide what runs, run parent-side checks, run the rest in a child.
 
 The result model is the contract of DESIGN.md: each check has a name, a status (``pass``, ``fail`` or
-``skip``), a duration and a one-paragraph detail; the suite passed when nothing failed.
+``skip``), a duration and a one-paragraph detail. The suite passed when nothing failed *and something
+was verified*: a run in which no check ran (every selected check skipped, or none selected) or a
+target with nothing of ours deployed is a failure with a one-line ``reason`` -- a CI gate must not
+pass on nothing.
 
 Checks that touch deployed code run in a *child interpreter* whose ``sys.path`` makes the deployed
 package importable exactly as production imports it (``dc_verify/child.py``). The child reports one
@@ -57,17 +60,45 @@ class SuiteResult:
     checks: list[CheckResult]
     target: Path | None = None
     duration_s: float = 0.0
+    gate: str | None = None  # a failure of the run as a whole (nothing of ours deployed), set by verify()
+
+    @property
+    def reason(self) -> str | None:
+        """Why the suite did not pass, in one line; None when it passed."""
+        if self.gate:
+            return self.gate
+        failed = self.failed
+        if failed:
+            return f"{len(failed)} of {len(self.checks)} checks failed: {', '.join(c.name for c in failed)}"
+        if not self.checks:
+            return "no check selected: nothing was verified (name checks or groups with --check; " \
+                   "see verify_streaming.py --list-checks)"
+        if not any(c.status == PASS for c in self.checks):
+            return f"no check ran: {_skips_summary(self.checks)}"
+        return None
 
     @property
     def passed(self) -> bool:
-        return all(c.status != FAIL for c in self.checks)
+        return self.reason is None
 
     @property
     def failed(self) -> list[CheckResult]:
         return [c for c in self.checks if c.status == FAIL]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "checks": [c.to_dict() for c in self.checks]}
+        doc: dict[str, Any] = {"passed": self.passed, "checks": [c.to_dict() for c in self.checks]}
+        if not self.passed:
+            doc["reason"] = self.reason
+        return doc
+
+
+def _skips_summary(checks: Sequence[CheckResult]) -> str:
+    """``a, b were skipped (why); c was skipped (why)``: the checks grouped by their skip reason."""
+    by_reason: dict[str, list[str]] = {}
+    for c in checks:
+        by_reason.setdefault(c.detail, []).append(c.name)
+    return "; ".join(f"{', '.join(names)} {'was' if len(names) == 1 else 'were'} skipped ({why})"
+                     for why, names in by_reason.items())
 
 
 @dataclass(frozen=True)
@@ -98,23 +129,43 @@ def verify(options: VerifyOptions) -> SuiteResult:
             runnable.append(spec)
 
     child_names = [s.name for s in runnable if s.where == "child"]
-    child = ChildRun.start(options, info, "run", {"checks": child_names}) if child_names else None
+    child: ChildRun | None = None
+    if child_names:
+        try:
+            child = ChildRun.start(options, info, "run", {"checks": child_names})
+        except OSError as exc:  # no such interpreter, not executable, ...: the checks fail, the suite goes on
+            for name in child_names:
+                results[name] = CheckResult(name, FAIL, 0.0, cannot_start(options.python, exc))
     try:
         for spec in runnable:
             if spec.where == "parent":
                 results[spec.name] = _run_parent_check(spec, info, options)
-    finally:
+    except BaseException:  # Ctrl-C: stop the child now instead of waiting for its checks to finish
         if child is not None:
-            for res in child.wait(child_names):
-                results[res.name] = res
+            child.kill()
+        raise
+    if child is not None:
+        for res in child.wait(child_names):
+            results[res.name] = res
     ordered = [results[s.name] for s in specs]
-    return SuiteResult(ordered, options.target, time.monotonic() - t0)
+    gate = info.nothing_deployed_reason()
+    return SuiteResult(ordered, options.target, time.monotonic() - t0, gate)
+
+
+def cannot_start(python: str, exc: OSError) -> str:
+    return f"cannot start the verification interpreter {python}: {exc.strerror or exc} (pass --python with " \
+           "the interpreter that runs the agent)"
 
 
 def _run_parent_check(spec: CheckSpec, info: TargetInfo, options: VerifyOptions) -> CheckResult:
     t0 = time.monotonic()
     try:
         status, detail = PARENT_CHECKS[spec.name](info, options)
+    except OSError as exc:
+        if exc.filename is None or str(exc.filename) != options.python:
+            status, detail = FAIL, f"check crashed: {type(exc).__name__}: {exc}"
+        else:
+            status, detail = FAIL, cannot_start(options.python, exc)
     except Exception as exc:  # a crash in a check is a failed check, not a crashed suite
         status, detail = FAIL, f"check crashed: {type(exc).__name__}: {exc}"
     return CheckResult(spec.name, status, time.monotonic() - t0, detail)
@@ -198,8 +249,17 @@ class ChildRun:
             timed_out = True
             kill_group(self.proc)
             rc = self.proc.wait()
+        except BaseException:  # interrupted while waiting: the child goes too
+            self.kill()
+            raise
         self._reader.join(timeout=5)
         return timed_out, rc
+
+    def kill(self) -> None:
+        """Stop the child's process group now (an interrupted suite); its results are not read."""
+        kill_group(self.proc)
+        self.proc.wait()
+        self._stderr.close()
 
     def stderr_tail(self, limit: int = 800) -> str:
         self._stderr.seek(0)
@@ -216,8 +276,8 @@ class ChildRun:
             if ev.get("event") == "start":
                 running = str(ev.get("name"))
             elif ev.get("event") == "result" and ev.get("status") in STATUSES:
-                name = str(ev["name"])
-                got[name] = CheckResult(name, ev["status"], float(ev.get("duration_s", 0.0)), str(ev["detail"]))
+                name = str(ev.get("name"))
+                got[name] = CheckResult(name, ev["status"], _seconds(ev.get("duration_s")), str(ev.get("detail", "")))
                 running = None
         out: list[CheckResult] = []
         for name in names:
@@ -244,6 +304,14 @@ class ChildRun:
         if not docs:
             return None, f"child exited with code {rc} without a result" + (f": {tail}" if tail else "")
         return docs[-1], tail
+
+
+def _seconds(value: Any) -> float:
+    """A reported duration, or 0.0 when the child sent something that is not a finite number of seconds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0.0
+    value = float(value)
+    return value if value >= 0.0 and value != float("inf") else 0.0
 
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -77,9 +77,15 @@ for _spec in _SPECS:
 
 
 def select_checks(names: Iterable[str]) -> list[CheckSpec]:
-    """Checks named (or whose group is named), in registry order; all of them when ``names`` is empty."""
+    """Checks named (or whose group is named), in registry order; all of them when ``names`` is empty.
+
+    Names that are all blank (``--check ''``, ``--check ,``) select nothing -- not everything: the suite
+    then reports that no check was selected, and fails.
+    """
     wanted: set[str] = set()
+    given = False
     for raw in names:
+        given = True
         for name in (part.strip() for part in raw.split(",")):
             if not name:
                 continue
@@ -90,7 +96,7 @@ def select_checks(names: Iterable[str]) -> list[CheckSpec]:
             else:
                 known = ", ".join(list(CHECKS) + [g for g in GROUPS if g not in CHECKS])
                 raise UnknownCheckError(f"unknown check {name!r} (known: {known})")
-    if not wanted:
+    if not given:
         return list(_SPECS)
     return [s for s in _SPECS if s.name in wanted]
 
@@ -102,11 +108,9 @@ def skip_reason(spec: CheckSpec, info: TargetInfo, *, live: bool, environ: Mappi
             return "not requested (pass --live to run one real-API turn)"
         if not environ.get("ANTHROPIC_API_KEY"):
             return "ANTHROPIC_API_KEY is not set"
-    if spec.name == "receipt":
+    if spec.name == "receipt":  # with a target it always runs: nothing deployed is a failure, not a skip
         if info.root is None:
             return "no --target: the project's own dc_impl has no receipt"
-        if info.receipt is None and info.receipt_error is None and not info.impl_dir.exists():
-            return f"nothing deployed: {info.impl_dir} does not exist"
         return None
     if spec.component is not None and info.components is not None:
         if info.receipt is None:

@@ -6,6 +6,7 @@ Both return ``(status, detail)``; the runner times them and turns crashes into f
 from __future__ import annotations
 
 import hashlib
+import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +47,9 @@ def receipt_problems(root: Path, receipt: dict[str, Any]) -> tuple[list[str], in
     problems: list[str] = []
     if receipt.get("format") != RECEIPT_FORMAT:
         problems.append(f"unsupported receipt format {receipt.get('format')!r} (expected {RECEIPT_FORMAT})")
+    components = receipt.get("components")
+    if not isinstance(components, list) or not all(isinstance(c, str) for c in components):
+        problems.append(f"malformed receipt: components is {type(components).__name__}, not a list of ids")
     files = receipt.get("files")
     if not isinstance(files, dict) or not files:
         return [*problems, "receipt lists no files"], 0
@@ -79,6 +83,13 @@ def check_receipt(info: TargetInfo, options: VerifyOptions) -> tuple[str, str]:
     if info.receipt_error:
         return "fail", info.receipt_error
     if info.receipt is None:
+        nothing = info.nothing_deployed_reason()
+        if nothing is not None:
+            return "fail", nothing
+        if not os.path.lexists(info.impl_dir):
+            return "fail", f"no receipt and no {info.impl_dir}, but {', '.join(info.managed_blocks())} carries the " \
+                           "claude-dc-streaming managed block: a partial deployment (see integrate_streaming.py " \
+                           "--status, then --restore latest or re-integrate)"
         return "fail", f"{info.impl_dir} exists but has no receipt ({info.receipt_path.name}): not deployed by " \
                        "integrate_streaming.py, or the receipt was removed"
     assert info.root is not None

@@ -9,6 +9,7 @@ state is described by ``<target>/dc_impl/receipt.json`` (written by the installe
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ TOGGLES_NAME = "feature_toggles.json"
 IMPL_DIRNAME = "dc_impl"
 # Files in the receipt that legitimately change after deployment (flips, the receipt itself).
 VOLATILE_FILES = frozenset({f"{IMPL_DIRNAME}/{TOGGLES_NAME}", f"{IMPL_DIRNAME}/{RECEIPT_NAME}"})
+# The start of every managed block the installer writes into an upstream file (loop.py, streamlit.py).
+MANAGED_MARKER = b"# >>> claude-dc-streaming"
+MANAGED_UPSTREAM_FILES = ("loop.py", "streamlit.py")
 
 
 class TargetError(ValueError):
@@ -59,14 +63,37 @@ class TargetInfo:
         """Installed component ids; None means "everything" (no --target)."""
         if self.root is None:
             return None
-        if self.receipt is None:
+        comps = self.receipt.get("components") if self.receipt is not None else None
+        if not isinstance(comps, list):  # no receipt, or a malformed one (the receipt check fails it)
             return set()
-        return {str(c) for c in self.receipt.get("components", [])}
+        return {c for c in comps if isinstance(c, str)}
 
     @property
     def hook_installed(self) -> bool:
         comps = self.components
         return comps is not None and "loop-hook" in comps
+
+    def managed_blocks(self) -> list[str]:
+        """Upstream files of the target that carry one of our managed blocks."""
+        if self.root is None:
+            return []
+        found = []
+        for name in MANAGED_UPSTREAM_FILES:
+            try:
+                if MANAGED_MARKER in (self.root / name).read_bytes():
+                    found.append(name)
+            except OSError:
+                continue
+        return found
+
+    def nothing_deployed_reason(self) -> str | None:
+        """Why the target holds nothing of ours (no dc_impl/, no receipt, no managed block), or None."""
+        if self.root is None or self.receipt is not None or self.receipt_error is not None:
+            return None
+        if os.path.lexists(self.impl_dir) or self.managed_blocks():
+            return None
+        return f"nothing of ours is deployed in {self.root}: no {IMPL_DIRNAME}/, no receipt, no managed block " \
+               f"(deploy with integrate_streaming.py --integrate --all --target {self.root})"
 
     def deployed_modules(self) -> list[str]:
         """Dotted names of every deployed Python module (receipt files, else the files on disk)."""
@@ -106,6 +133,8 @@ def _read_json(path: Path) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"cannot read {path}: {exc.strerror or exc}"
     except ValueError as exc:
         return None, f"{path} is not valid JSON: {exc}"
+    except RecursionError:
+        return None, f"{path} is not valid JSON: nested too deeply"
     if not isinstance(doc, dict):
         return None, f"{path} is not a JSON object"
     return doc, None
@@ -115,7 +144,10 @@ def load_target(project_root: Path, target: Path | None) -> TargetInfo:
     if target is None:
         toggles, toggles_error = _read_json(project_root / IMPL_DIRNAME / TOGGLES_NAME)
         return TargetInfo(project_root, None, toggles=toggles, toggles_error=toggles_error)
-    root = Path(target).expanduser().resolve()
+    try:
+        root = Path(target).expanduser().resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop (RuntimeError before Python 3.13)
+        raise TargetError(f"target {target} cannot be resolved: {exc}") from exc
     if not root.is_dir():
         raise TargetError(f"target directory {target} does not exist")
     if not root.name.isidentifier():
