@@ -46,6 +46,9 @@ def _command(p: dict[str, object], flips: dict[str, bool]) -> str:
         raise UsageError("nothing to do", hint="see --help: e.g. --integrate --all, --status, --list-backups")
     if flips and cmd not in ("integrate", "toggles"):
         raise UsageError(f"--enable-... cannot be combined with --{cmd}", hint="flip toggles in a separate command")
+    if p["python"] is not None and cmd not in ("integrate", "toggles"):
+        raise UsageError(f"--python cannot be combined with --{cmd}: it names the interpreter verification runs in",
+                         hint="use it with --integrate (recorded in the receipt) or a toggle flip")
     return cmd
 
 
@@ -63,7 +66,8 @@ def _options(p: dict[str, object], ctx: Context) -> api.Options:
                        manifest=Path(str(p["manifest"])) if p["manifest"] else None, dry_run=bool(p["dry_run"]),
                        verify=not p["no_verify"], verify_timeout=float(p["verify_timeout"]),  # type: ignore[arg-type]
                        lock_timeout=float(p["lock_timeout"]), reason=p["reason"],  # type: ignore[arg-type]
-                       on_drift=str(p["on_drift"]), git_commit=bool(p["git_commit"]))
+                       on_drift=str(p["on_drift"]), git_commit=bool(p["git_commit"]),
+                       python=str(p["python"]) if p["python"] is not None else None)
 
 
 KIND = {"list-backups": "list", "prune-backups": "prune", "build-manifest": "build"}  # as in Result.kind
@@ -123,6 +127,8 @@ def _toggle_options(f):  # type: ignore[no-untyped-def]
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing (no backup, no lock, no journal).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.option("--no-verify", is_flag=True, help="Skip the verification run.")
+@click.option("--python", metavar="PATH", help="The interpreter that runs the agent (e.g. /opt/venv/bin/python); "
+              "verification runs there. Recorded in the receipt by --integrate and reused when not given.")
 @click.option("--verify-timeout", type=float, default=api.DEFAULT_VERIFY_TIMEOUT, show_default=True, metavar="S")
 @click.option("--lock-timeout", type=float, default=api.DEFAULT_LOCK_TIMEOUT, show_default=True, metavar="S")
 @click.option("--on-drift", type=click.Choice(["fail", "overwrite", "keep"]), default="fail", show_default=True,

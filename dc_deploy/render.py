@@ -106,6 +106,9 @@ def render_status(d: dict[str, Any], console: Console) -> None:
         console.print(f"[bold]{d['target']}[/]: {d.get('name')} {d['version']} installed at {d.get('installed_at')}"
                       f" (backup {d.get('backup_id')})")
         console.print(f"components: {', '.join(d['components'])}")
+        console.print(f"agent python: {d['python']} (recorded; verification runs there)" if d.get("python") else
+                      f"agent python: not recorded (verification runs in the installer's {d.get('verify_python')}; "
+                      "record the agent's with --integrate --python PATH)")
     else:
         console.print(f"[bold]{d['target']}[/]: nothing installed" +
                       (f" ({d['receipt_error']})" if d.get("receipt_error") else ""))

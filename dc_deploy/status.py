@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,8 @@ def collect(target: Path, store: BackupStore) -> dict[str, Any]:
                      "components": list(receipt.components), "installed_at": receipt.installed_at,
                      "backup_id": receipt.backup_id, "project_commit": receipt.project_commit,
                      "target_git": receipt.target_git, "drift": drift(target, receipt)})
+    data["python"] = receipt.python if receipt is not None else None  # --python recorded by --integrate
+    data["verify_python"] = data["python"] or sys.executable  # what the next verification runs in
     try:
         data["toggles"] = toggle_store.read(target)
     except DeployError as exc:

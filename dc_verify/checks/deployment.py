@@ -139,6 +139,14 @@ def check_imports(info: TargetInfo, options: VerifyOptions) -> tuple[str, str]:
         return "fail", f"import child failed: {note}"
     failures, excused = split_import_failures(doc.get("modules", []), _absent_here)
     problems: list[str] = []
+    from .child_env import interpreter_lacks, is_ours
+
+    lacking = [r for r in failures if r.get("missing") and not is_ours(str(r["missing"]), info.package,
+                                                                        info.impl_module)]
+    if lacking:  # the interpreter, not the deployment: say which module, which interpreter, and the fix
+        first = lacking[0]
+        problems.append(interpreter_lacks(options.python, str(first["missing"]), str(first["module"])))
+        failures = [r for r in failures if r not in lacking]
     if failures:
         shown = "; ".join(f"{r['module']}: {r.get('error', '?')}" for r in failures[:5])
         problems.append(f"{len(failures)} of {len(modules)} modules failed to import: {shown}")
