@@ -154,7 +154,7 @@ def _execute(opts: Options, ctx: Context, plan: Plan, store: BackupStore, *, ver
         def receipt_cb(backup: Backup) -> dict[str, bytes]:
             r = Receipt(template.name, template.version, template.components, template.files,
                         backup.meta.get("project_commit"), ctx.now_iso(), backup.id, backup.meta.get("target_git"),
-                        template.python)
+                        template.python, plan.toggles_after)
             return {RECEIPT_PATH: r.to_bytes()}
 
     store_meta = _meta(opts, ctx, plan, **meta_extra)
@@ -283,8 +283,12 @@ def status(opts: Options, ctx: Context) -> Result:
 def list_backups(opts: Options, ctx: Context) -> Result:
     target = resolve_target(opts.target)
     backups = [b.summary() for b in reversed(BackupStore(opts.backup_dir).for_target(target))]
+    try:
+        interrupted = _interrupted(target)
+    except journal.JournalUnreadableError as exc:  # read-only: show it, with the command that gets out of it
+        interrupted = {"message": f"{exc} (hint: {exc.hint})"}
     return Result("list", {"target": str(target), "backup_dir": str(opts.backup_dir), "backups": backups,
-                           "interrupted": _interrupted(target)})
+                           "interrupted": interrupted})
 
 
 def prune(opts: Options, ctx: Context, keep: int) -> Result:

@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from . import api, render
+from . import api, render, repair
 from .build import SELECTION_FLAGS
 from .context import Context
 from .errors import DeployError, ExitCode, UsageError, exit_code_for
@@ -33,7 +33,8 @@ def _flips(values: dict[str, str | None]) -> dict[str, bool]:
 def _command(p: dict[str, object], flips: dict[str, bool]) -> str:
     chosen = [name for name, on in (("integrate", p["integrate"]), ("status", p["status"]),
                                     ("list-backups", p["list_backups"]), ("restore", p["restore"] is not None),
-                                    ("prune-backups", p["prune_backups"]), ("build-manifest", p["build_manifest"]))
+                                    ("prune-backups", p["prune_backups"]), ("build-manifest", p["build_manifest"]),
+                                    ("repair", p["repair"]))
               if on]
     if len(chosen) > 1:
         raise UsageError(f"choose one of --{', --'.join(chosen)}", hint="run them one after the other")
@@ -46,7 +47,7 @@ def _command(p: dict[str, object], flips: dict[str, bool]) -> str:
         raise UsageError("nothing to do", hint="see --help: e.g. --integrate --all, --status, --list-backups")
     if flips and cmd not in ("integrate", "toggles"):
         raise UsageError(f"--enable-... cannot be combined with --{cmd}", hint="flip toggles in a separate command")
-    if p["python"] is not None and cmd not in ("integrate", "toggles"):
+    if p["python"] is not None and cmd not in ("integrate", "toggles", "repair"):
         raise UsageError(f"--python cannot be combined with --{cmd}: it names the interpreter verification runs in",
                          hint="use it with --integrate (recorded in the receipt) or a toggle flip")
     return cmd
@@ -92,6 +93,8 @@ def _run(p: dict[str, object], ctx: Context, seen: dict[str, str]) -> api.Result
         return api.restore(opts, ctx, str(p["restore"]))
     if cmd == "status":
         return api.status(opts, ctx)
+    if cmd == "repair":
+        return repair.repair(opts, ctx)
     if cmd == "list-backups":
         return api.list_backups(opts, ctx)
     return api.prune(opts, ctx, int(p["keep"]))  # type: ignore[call-overload]
@@ -116,6 +119,8 @@ def _toggle_options(f):  # type: ignore[no-untyped-def]
 @click.option("--status", is_flag=True, help="Show what is installed, toggles, drift, last backup.")
 @click.option("--list-backups", is_flag=True, help="List the target's backups.")
 @click.option("--restore", metavar="ID|latest", help="Restore a backup (latest = newest COMMITTED).")
+@click.option("--repair", is_flag=True, help="Set aside an unreadable journal (kept) and check the tree; rewrite an "
+              "invalid toggles file from the receipt and the toggle audit log.")
 @click.option("--prune-backups", is_flag=True, help="Delete old backups (with --keep N).")
 @click.option("--keep", type=int, metavar="N", help="Backups to keep; the newest COMMITTED one is always kept.")
 @click.option("--build-manifest", is_flag=True, help="Write a manifest for the current sources (with --version).")

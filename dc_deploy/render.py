@@ -88,6 +88,10 @@ def render(result: Result, console: Console) -> None:
         console.print(table if d["backups"] else f"no backups of {d['target']} in {d['backup_dir']}")
     elif kind == "status":
         render_status(d, console)
+    elif kind == "repair":
+        from .repair import render as render_repair
+
+        render_repair(d, console)
     elif kind == "prune":
         verb = "would delete" if d["dry_run"] else "deleted"
         console.print(f"{verb} {len(d['deleted'])} backup(s): {', '.join(d['deleted']) or '-'}; "
@@ -117,7 +121,8 @@ def render_status(d: dict[str, Any], console: Console) -> None:
         console.print(f"toggles (revision {t['revision']}): " +
                       ", ".join(f"{k}={'on' if v else 'off'}" for k, v in t.items() if k != "revision"))
     elif d.get("toggles_error"):
-        console.print(f"[red]toggles invalid[/]: {d['toggles_error']}")
+        console.print(f"[red]toggles invalid[/]: {d['toggles_error']} (rebuild it from the receipt and the audit log "
+                      "with --repair)")
     if d["drift"]:
         table = Table("path", "recorded", "current", "detail", title="drift (changed by hand)", title_justify="left")
         for item in d["drift"]:

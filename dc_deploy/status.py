@@ -80,5 +80,5 @@ def collect(target: Path, store: BackupStore) -> dict[str, Any]:
         jr = journal.read(target)
         data["interrupted"] = jr.summary() if jr else None
     except DeployError as exc:
-        data["interrupted"] = {"message": str(exc)}
+        data["interrupted"] = {"message": f"{exc} (hint: {exc.hint})" if exc.hint else str(exc)}
     return data
