@@ -179,9 +179,9 @@ def loop_requirements(target: Path) -> dict[str, str]:
             for name in names:
                 top, *rest = name.split(".")
                 if top == package:
-                    found = _module_file(target, rest)
-                    if found is not None:
-                        queue.append(found)
+                    subs = [a.name for a in node.names] if isinstance(node, ast.ImportFrom) else []
+                    found = [_module_file(target, rest)] + [_module_file(target, [*rest, sub]) for sub in subs]
+                    queue += [f for f in found if f is not None]
                 elif top and top != "__future__" and top not in sys.builtin_module_names:
                     needs.setdefault(top, rel)
     return needs

@@ -213,10 +213,43 @@ def test_verification_needs_only_the_sdk_in_the_agents_interpreter(tmp_path: Pat
     assert has.returncode != 0  # dc_verify's own dependencies are not there
     target = _target(tmp_path, None)
     run = Installer(target, tmp_path / "backups", manifest)
-    ok = run("--integrate", "--all", "--enable-unified-streaming=true", "--python", str(sdk_only_venv), "--json")
+    ok = run("--integrate", "--all", "--enable-unified-streaming=true", "--enable-streaming-bash=true",
+             "--enable-streaming-file=true", "--python", str(sdk_only_venv), "--json")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     doc = json.loads(ok.stdout)
     failed = {c["name"]: c["detail"] for c in doc["verification"]["checks"] if c["status"] == "fail"}
     assert not failed, failed
     assert {c["name"] for c in doc["verification"]["checks"] if c["status"] == "pass"} >= {
         "imports", "toggles", "bash_streaming", "file_roundtrip", "loop_text", "loop_tool_midstream"}
+
+
+def test_loop_requirements_follow_the_package_and_skip_optional_imports(tmp_path: Path) -> None:
+    from dc_deploy.agent_python import loop_requirements
+
+    pkg = tmp_path / "computer_use_demo"
+    (pkg / "tools").mkdir(parents=True)
+    (pkg / "loop.py").write_text(
+        "from __future__ import annotations\nimport os, httpx\nfrom anthropic import Anthropic\n"
+        "from .tools import ToolCollection\nfrom computer_use_demo import extra\n"
+        "try:\n    import optional_dep\nexcept ImportError:\n    optional_dep = None\n"
+        "if False:\n    import conditional_dep\n"
+        "def later():\n    import lazy_dep\n")
+    (pkg / "tools" / "__init__.py").write_text("from .base import ToolCollection\n")
+    (pkg / "tools" / "base.py").write_text("import jsonschema.validators\nfrom . import helpers\n")
+    (pkg / "tools" / "helpers.py").write_text("import boto3\n")
+    (pkg / "extra.py").write_text("import google.auth\n")
+    (pkg / "streamlit.py").write_text("import streamlit\n")  # not reached from loop.py
+    assert loop_requirements(pkg) == {"os": "loop.py", "httpx": "loop.py", "anthropic": "loop.py",
+                                      "jsonschema": "tools/base.py", "boto3": "tools/helpers.py",
+                                      "google": "extra.py"}
+
+
+def test_receipts_without_python_or_toggles_still_read(tmp_path: Path) -> None:
+    from dc_deploy.receipt import parse_receipt
+
+    old = {"format": 1, "name": "claude-dc-streaming", "version": "1.0.0", "components": ["core"],
+           "files": {"dc_impl/x.py": {"sha256": "0" * 64, "mode": 420}}, "project_commit": None,
+           "installed_at": None, "backup_id": None, "target_git": None}
+    r = parse_receipt(json.dumps(old).encode(), "old receipt")
+    assert r.python is None and r.toggles is None
+    assert json.loads(r.to_bytes())["python"] is None
