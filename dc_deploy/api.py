@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import failpoints, gitinfo, journal, toggle_store, transaction
+from . import agent_python, failpoints, gitinfo, journal, toggle_store, transaction, verifyrun
 from . import status as status_mod
 from .backups import Backup, BackupStore
 from .build import build_manifest as _build
@@ -48,6 +48,7 @@ class Options:
     reason: str | None = None
     on_drift: str = "fail"
     git_commit: bool = False
+    python: str | None = None  # --python: the agent's interpreter (integrate records it in the receipt)
 
 
 @dataclass
@@ -75,6 +76,25 @@ def _writable_target(opts: Options) -> Path:
         raise UsageError(f"--git-commit: {target} is not inside a git work tree; nothing was changed",
                          hint="drop --git-commit, or run git init in the target's repository")
     return target
+
+
+def _agent_python(opts: Options, ctx: Context, target: Path) -> str | None:
+    """Check ``--python`` (or the recorded one) before any change; set the interpreter verification uses.
+
+    Returns the normalized ``--python`` (None when not given). Exit 2 for an unusable interpreter or
+    one that lacks a module the deployed loop needs (unless verification is off or overridden).
+    """
+    given = agent_python.normalize(opts.python) if opts.python else None
+    receipt = status_mod.installed(target)
+    chosen, source = agent_python.effective(given, receipt.python if receipt else None)
+    if source == "receipt":
+        chosen = agent_python.normalize(chosen, recorded=True)
+    if opts.verify and not opts.dry_run and not ctx.environ.get(verifyrun.ENV_COMMAND):
+        agent_python.check_modules(chosen, target, ctx.environ)
+    elif given:
+        agent_python.probe(given, [], ctx.environ)
+    ctx.agent_python = chosen
+    return given
 
 
 def _interrupted(target: Path) -> dict[str, Any] | None:
@@ -146,7 +166,8 @@ def _execute(opts: Options, ctx: Context, plan: Plan, store: BackupStore, *, ver
 
         def receipt_cb(backup: Backup) -> dict[str, bytes]:
             r = Receipt(template.name, template.version, template.components, template.files,
-                        backup.meta.get("project_commit"), ctx.now_iso(), backup.id, backup.meta.get("target_git"))
+                        backup.meta.get("project_commit"), ctx.now_iso(), backup.id, backup.meta.get("target_git"),
+                        template.python, plan.toggles_after)
             return {RECEIPT_PATH: r.to_bytes()}
 
     store_meta = _meta(opts, ctx, plan, **meta_extra)
@@ -184,6 +205,7 @@ def integrate(opts: Options, ctx: Context, components: list[str] | None, flips: 
     target = _writable_target(opts)
     manifest = load_manifest(opts.manifest or default_manifest_path(ctx.project_root))
     store = BackupStore(opts.backup_dir)
+    python = _agent_python(opts, ctx, target)
 
     def make_plan() -> Plan:
         state = gather_state(target, manifest)
@@ -191,7 +213,7 @@ def integrate(opts: Options, ctx: Context, components: list[str] | None, flips: 
         if not selected and state.receipt is None:
             raise UsageError("--integrate needs components: --all, --bash-tool, --file-tool, --unified-streaming, "
                              "--update-loop or --streamlit-ui", hint="e.g. --integrate --all")
-        plan = plan_integrate(manifest, selected, state, target, flips=flips, on_drift=opts.on_drift)
+        plan = plan_integrate(manifest, selected, state, target, flips=flips, on_drift=opts.on_drift, python=python)
         verify_sources(manifest, ctx.project_root, plan.components)
         return plan
 
@@ -213,6 +235,7 @@ def set_toggles(opts: Options, ctx: Context, flips: dict[str, bool]) -> Result:
     """Flip toggles under the lock: one write, one revision bump, an audit line, then verification."""
     target = _writable_target(opts)
     store = BackupStore(opts.backup_dir)
+    _agent_python(opts, ctx, target)
     interrupted = _interrupted(target)
     if opts.dry_run or interrupted is None:  # refuse what can be refused without taking the lock
         plan = plan_toggles(gather_state(target, None), target, flips)
@@ -276,8 +299,12 @@ def status(opts: Options, ctx: Context) -> Result:
 def list_backups(opts: Options, ctx: Context) -> Result:
     target = resolve_target(opts.target)
     backups = [b.summary() for b in reversed(BackupStore(opts.backup_dir).for_target(target))]
+    try:
+        interrupted = _interrupted(target)
+    except journal.JournalUnreadableError as exc:  # read-only: show it, with the command that gets out of it
+        interrupted = {"message": f"{exc} (hint: {exc.hint})"}
     return Result("list", {"target": str(target), "backup_dir": str(opts.backup_dir), "backups": backups,
-                           "interrupted": _interrupted(target)})
+                           "interrupted": interrupted})
 
 
 def prune(opts: Options, ctx: Context, keep: int) -> Result:

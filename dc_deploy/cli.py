@@ -14,7 +14,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from . import api, launch, render, transaction
+from . import api, launch, render, repair, transaction
 from .build import SELECTION_FLAGS
 from .context import Context
 from .errors import DeployError, ExitCode, UsageError, exit_code_for, filesystem_error
@@ -43,7 +43,8 @@ def _flips(values: dict[str, object]) -> dict[str, bool]:
 def _command(p: dict[str, object], flips: dict[str, bool]) -> str:
     chosen = [name for name, on in (("integrate", p["integrate"]), ("status", p["status"]),
                                     ("list-backups", p["list_backups"]), ("restore", p["restore"] is not None),
-                                    ("prune-backups", p["prune_backups"]), ("build-manifest", p["build_manifest"]))
+                                    ("prune-backups", p["prune_backups"]), ("build-manifest", p["build_manifest"]),
+                                    ("repair", p["repair"]))
               if on]
     if len(chosen) > 1:
         raise UsageError(f"choose one of --{', --'.join(chosen)}", hint="run them one after the other")
@@ -58,6 +59,9 @@ def _command(p: dict[str, object], flips: dict[str, bool]) -> str:
         raise UsageError("nothing to do", hint="see --help: e.g. --integrate --all, --status, --list-backups")
     if flips and cmd not in ("integrate", "toggles"):
         raise UsageError(f"--enable-... cannot be combined with --{cmd}", hint="flip toggles in a separate command")
+    if p["python"] is not None and cmd not in ("integrate", "toggles", "repair"):
+        raise UsageError(f"--python cannot be combined with --{cmd}: it names the interpreter verification runs in",
+                         hint="use it with --integrate (recorded in the receipt) or a toggle flip")
     return cmd
 
 
@@ -75,7 +79,8 @@ def _options(p: dict[str, object], ctx: Context) -> api.Options:
                        manifest=Path(str(p["manifest"])) if p["manifest"] else None, dry_run=bool(p["dry_run"]),
                        verify=not p["no_verify"], verify_timeout=float(p["verify_timeout"]),  # type: ignore[arg-type]
                        lock_timeout=float(p["lock_timeout"]), reason=p["reason"],  # type: ignore[arg-type]
-                       on_drift=str(p["on_drift"]), git_commit=bool(p["git_commit"]))
+                       on_drift=str(p["on_drift"]), git_commit=bool(p["git_commit"]),
+                       python=str(p["python"]) if p["python"] is not None else None)
 
 
 def _check_backup_dir(opts: api.Options) -> None:
@@ -137,6 +142,8 @@ def _run(p: dict[str, object], ctx: Context, seen: dict[str, str]) -> api.Result
         return api.restore(opts, ctx, str(p["restore"]))
     if cmd == "status":
         return api.status(opts, ctx)
+    if cmd == "repair":
+        return repair.repair(opts, ctx)
     if cmd == "list-backups":
         return api.list_backups(opts, ctx)
     return api.prune(opts, ctx, int(p["keep"]))  # type: ignore[call-overload]
@@ -161,6 +168,8 @@ def _toggle_options(f):  # type: ignore[no-untyped-def]
 @click.option("--status", is_flag=True, help="Show what is installed, toggles, drift, last backup.")
 @click.option("--list-backups", is_flag=True, help="List the target's backups.")
 @click.option("--restore", metavar="ID|latest", help="Restore a backup (latest = newest COMMITTED).")
+@click.option("--repair", is_flag=True, help="Set aside an unreadable journal (kept) and check the tree; rewrite an "
+              "invalid toggles file from the receipt and the toggle audit log.")
 @click.option("--prune-backups", is_flag=True, help="Delete old backups (with --keep N).")
 @click.option("--keep", type=int, metavar="N", help="Backups to keep; the newest COMMITTED one is always kept.")
 @click.option("--build-manifest", is_flag=True, help="Write a manifest for the current sources (with --version).")
@@ -173,6 +182,8 @@ def _toggle_options(f):  # type: ignore[no-untyped-def]
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing (no backup, no lock, no journal).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 @click.option("--no-verify", is_flag=True, help="Skip the verification run.")
+@click.option("--python", metavar="PATH", help="The interpreter that runs the agent (e.g. /opt/venv/bin/python); "
+              "verification runs there. Recorded in the receipt by --integrate and reused when not given.")
 @click.option("--verify-timeout", type=float, default=api.DEFAULT_VERIFY_TIMEOUT, show_default=True, metavar="S")
 @click.option("--lock-timeout", type=float, default=api.DEFAULT_LOCK_TIMEOUT, show_default=True, metavar="S")
 @click.option("--on-drift", type=click.Choice(["fail", "overwrite", "keep"]), default="fail", show_default=True,

@@ -43,6 +43,7 @@ class Context:
     command: str = field(default_factory=lambda: " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]))
     progress: bool = True
     debug: bool = False
+    agent_python: str | None = None  # the interpreter verification runs the agent loop in (None: ours)
 
     def now_iso(self) -> str:
         return self.clock().astimezone(_dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

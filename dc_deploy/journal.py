@@ -23,6 +23,15 @@ from .fsutil import FileState, atomic_copy, atomic_symlink, file_state, fsync_di
 
 JOURNAL_NAME = ".dc-streaming-journal.json"
 STATES = ("APPLYING", "APPLIED", "COMMITTED")
+CORRUPT_SUFFIX = ".corrupt-"  # an unreadable journal set aside by --repair: <journal>.corrupt-<n>
+REPAIR_HINT = ("run integrate_streaming.py --repair --target DIR: it sets the journal aside (its bytes kept) and "
+               "checks the tree against the receipt and the backups")
+
+
+class JournalUnreadableError(RecoveryError):
+    """The journal exists but cannot be parsed: nothing can roll it back; ``--repair`` sets it aside."""
+
+    code = "journal-unreadable"
 
 
 @dataclass
@@ -74,9 +83,24 @@ def read(target: Path) -> Journal | None:
         return None
     try:
         return Journal.from_dict(json.loads(data))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise RecoveryError(f"journal {path} is unreadable ({exc}); the target may be half-changed",
-                            hint="inspect it, then restore the newest backup by hand with --restore ID") from exc
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise JournalUnreadableError(
+            f"journal {path} is unreadable ({type(exc).__name__}: {exc}); an interrupted transaction may have "
+            "left the target half-changed", hint=REPAIR_HINT, path=str(path)) from exc
+
+
+def set_aside(target: Path) -> Path:
+    """Rename an unreadable journal to ``<journal>.corrupt-<n>`` (first free n), durably; return the new path."""
+    path = journal_path(target)
+    n = 1
+    while True:
+        dest = path.with_name(f"{path.name}{CORRUPT_SUFFIX}{n}")
+        if not os.path.lexists(dest):
+            break
+        n += 1
+    os.rename(path, dest)
+    fsync_dir(target)
+    return dest
 
 
 def remove(target: Path) -> None:

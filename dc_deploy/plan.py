@@ -153,7 +153,7 @@ def _drift_item(path: str, recorded: dict[str, Any], current: FileState) -> dict
 
 
 def plan_integrate(manifest: Manifest, selected: list[str], state: TargetState, target: Path, *,
-                   flips: dict[str, bool], on_drift: str = "fail") -> Plan:
+                   flips: dict[str, bool], on_drift: str = "fail", python: str | None = None) -> Plan:
     """The change set that brings ``target`` to ``manifest`` for ``selected`` (plus dependencies)."""
     if on_drift not in DRIFT_POLICIES:
         raise UsageError(f"--on-drift={on_drift!r}: choose one of {', '.join(DRIFT_POLICIES)}")
@@ -236,7 +236,8 @@ def plan_integrate(manifest: Manifest, selected: list[str], state: TargetState, 
     _toggles_action(state, manifest.toggle_defaults, flips, toggles_plan)
     plan.toggles_before, plan.toggles_after = toggles_plan.toggles_before, toggles_plan.toggles_after
     plan.toggles_base = toggles_plan.toggles_base
-    plan.receipt = Receipt(manifest.name, manifest.version, tuple(final), files_record)
+    plan.receipt = Receipt(manifest.name, manifest.version, tuple(final), files_record,
+                           python=python or (old.python if old else None))  # --python, else kept
     if plan.actions or toggles_plan.actions or old is None or old.stable() != plan.receipt.stable():
         plan.actions.sort(key=lambda a: (a.path == LOOP_FILE, a.path))
         plan.actions.append(Action(RECEIPT_PATH, "create" if old is None else "update", None,

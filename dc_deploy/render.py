@@ -92,6 +92,10 @@ def render(result: Result, console: Console) -> None:
         console.print(table if d["backups"] else f"no backups of {d['target']} in {d['backup_dir']}")
     elif kind == "status":
         render_status(d, console)
+    elif kind == "repair":
+        from .repair import render as render_repair
+
+        render_repair(d, console)
     elif kind == "prune":
         verb = "would delete" if d["dry_run"] else "deleted"
         console.print(f"{verb} {len(d['deleted'])} backup(s): {', '.join(d['deleted']) or '-'}; "
@@ -110,6 +114,9 @@ def render_status(d: dict[str, Any], console: Console) -> None:
         console.print(f"[bold]{d['target']}[/]: {d.get('name')} {d['version']} installed at {d.get('installed_at')}"
                       f" (backup {d.get('backup_id')})")
         console.print(f"components: {', '.join(d['components'])}")
+        console.print(f"agent python: {d['python']} (recorded; verification runs there)" if d.get("python") else
+                      f"agent python: not recorded (verification runs in the installer's {d.get('verify_python')}; "
+                      "record the agent's with --integrate --python PATH)")
     else:
         console.print(f"[bold]{d['target']}[/]: nothing installed" +
                       (f" ({d['receipt_error']})" if d.get("receipt_error") else ""))
@@ -118,7 +125,8 @@ def render_status(d: dict[str, Any], console: Console) -> None:
         console.print(f"toggles (revision {t['revision']}): " +
                       ", ".join(f"{k}={'on' if v else 'off'}" for k, v in t.items() if k != "revision"))
     elif d.get("toggles_error"):
-        console.print(f"[red]toggles unusable[/]: {escape(d['toggles_error'])}")
+        console.print(f"[red]toggles invalid[/]: {escape(d['toggles_error'])} (rebuild it from the receipt and the "
+                      "audit log with --repair)")
     if d["drift"]:
         table = Table("path", "recorded", "current", "detail", title="drift (changed by hand)", title_justify="left")
         for item in d["drift"]:

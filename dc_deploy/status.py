@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,8 @@ def collect(target: Path, store: BackupStore) -> dict[str, Any]:
                      "components": list(receipt.components), "installed_at": receipt.installed_at,
                      "backup_id": receipt.backup_id, "project_commit": receipt.project_commit,
                      "target_git": receipt.target_git, "drift": drift(target, receipt)})
+    data["python"] = receipt.python if receipt is not None else None  # --python recorded by --integrate
+    data["verify_python"] = data["python"] or sys.executable  # what the next verification runs in
     try:
         data["toggles"] = None if TOGGLES_PATH in special else toggle_store.read(target)
     except DeployError as exc:
@@ -90,7 +93,7 @@ def collect(target: Path, store: BackupStore) -> dict[str, Any]:
         jr = journal.read(target)
         data["interrupted"] = jr.summary() if jr else None
     except DeployError as exc:
-        data["interrupted"] = {"message": str(exc)}
+        data["interrupted"] = {"message": f"{exc} (hint: {exc.hint})" if exc.hint else str(exc)}
     data["in_progress"] = in_progress(target, data["interrupted"])
     if data["in_progress"] is not None:
         data["interrupted"] = None  # a live command's transaction is not an interrupted one

@@ -31,6 +31,8 @@ FLAG_TO_FEATURE = {
     "streaming-thinking": "use_streaming_thinking",
     "streaming-screenshot": "use_streaming_screenshot",
 }
+REPAIR_HINT = ("rewrite it from the receipt and the toggle audit log with integrate_streaming.py --repair --target DIR "
+               "(or fix it by hand: see dc_impl/feature_toggles.schema.json)")
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 
@@ -58,7 +60,7 @@ def validate(doc: Any, where: str) -> dict[str, Any]:
         msgs = "; ".join(sorted(e.message for e in errors))
         raise TogglesInvalidError(
             f"{where} does not match the toggles schema: {msgs}; it was left untouched",
-            hint="fix the file by hand (see dc_impl/feature_toggles.schema.json) or restore it with --restore latest")
+            hint=REPAIR_HINT)
     return dict(doc)
 
 
@@ -68,7 +70,7 @@ def parse(data: bytes, where: str) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise TogglesInvalidError(
             f"{where} is not valid JSON ({exc}); it was left untouched",
-            hint="fix the file by hand or restore it with --restore latest") from exc
+            hint=REPAIR_HINT) from exc
     return validate(doc, where)
 
 

@@ -1,9 +1,12 @@
 """Run the verification suite as a child process, in its own process group, with a timeout.
 
-Default command: ``[python, <project>/verify_streaming.py, --target, T, --json]``; while that file
-does not exist, the deployed imports are checked instead (``_importcheck.py``). ``DC_VERIFY_COMMAND``
-(a shell-quoted command line, ``{target}`` substituted) overrides it. The child never writes
-bytecode into the target. On timeout the whole group is killed.
+Default command: ``[python, <project>/verify_streaming.py, --target, T, --json, --python, AGENT]``:
+the verifier itself runs in the installer's interpreter, and its check child (which imports the
+deployed loop) in the agent's interpreter ``ctx.agent_python`` (``--python`` or the receipt's; the
+installer's own when neither). While verify_streaming.py does not exist, the deployed imports are
+checked in the agent's interpreter instead (``_importcheck.py``). ``DC_VERIFY_COMMAND`` (a
+shell-quoted command line, ``{target}`` and ``{python}`` substituted) overrides it. The child never
+writes bytecode into the target. On timeout the whole group is killed.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from . import failpoints
 from .context import Context
 
 ENV_COMMAND = "DC_VERIFY_COMMAND"
+MISSING_MARK = "cannot import"  # in a check's detail when the agent's interpreter lacks a module
 
 
 @dataclass
@@ -34,6 +38,7 @@ class VerifyResult:
     command: list[str]
     checks: list[dict[str, Any]] = field(default_factory=list)
     output_tail: str = ""
+    python: str = ""
 
     @property
     def failing(self) -> list[dict[str, Any]]:
@@ -46,22 +51,31 @@ class VerifyResult:
         if self.passed:
             return f"verification passed ({len(self.checks)} checks, {self.duration_s:.1f}s)"
         names = ", ".join(str(c.get("name")) for c in self.failing) or f"exit status {self.returncode}"
+        for c in self.failing:  # the agent's interpreter lacks a module: that one line says it all
+            detail = str(c.get("detail", ""))
+            if MISSING_MARK in detail:
+                return f"verification failed ({names}): {detail.split('; ')[0]}"
         return f"verification failed: {names}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"passed": self.passed, "summary": self.summary(), "returncode": self.returncode, "timed_out": self.timed_out,
                 "duration_s": round(self.duration_s, 3), "command": self.command, "checks": self.checks,
-                "failing": self.failing, "output_tail": self.output_tail}
+                "failing": self.failing, "output_tail": self.output_tail, "python": self.python}
+
+
+def agent_python(ctx: Context) -> str:
+    return ctx.agent_python or sys.executable
 
 
 def verify_command(target: Path, ctx: Context) -> list[str]:
+    python = agent_python(ctx)
     override = ctx.environ.get(ENV_COMMAND)
     if override:
-        return [part.replace("{target}", str(target)) for part in shlex.split(override)]
+        return [part.replace("{target}", str(target)).replace("{python}", python) for part in shlex.split(override)]
     script = ctx.project_root / "verify_streaming.py"
     if script.exists():
-        return [sys.executable, str(script), "--target", str(target), "--json"]
-    return [sys.executable, str(Path(__file__).resolve().parent / "_importcheck.py"), str(target)]
+        return [sys.executable, str(script), "--target", str(target), "--json", "--python", python]
+    return [python, str(Path(__file__).resolve().parent / "_importcheck.py"), str(target)]
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -87,7 +101,7 @@ def run_verification(target: Path, ctx: Context, timeout: float) -> VerifyResult
             out, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
-            return VerifyResult(False, None, True, time.monotonic() - t0, cmd)
+            return VerifyResult(False, None, True, time.monotonic() - t0, cmd, python=agent_python(ctx))
     except BaseException:
         _kill_group(proc)
         raise
@@ -98,7 +112,7 @@ def run_verification(target: Path, ctx: Context, timeout: float) -> VerifyResult
         checks = [c for c in doc["checks"] if isinstance(c, dict)]
     passed = proc.returncode == 0
     tail = "" if passed else text[-2000:]
-    return VerifyResult(passed, proc.returncode, False, time.monotonic() - t0, cmd, checks, tail)
+    return VerifyResult(passed, proc.returncode, False, time.monotonic() - t0, cmd, checks, tail, agent_python(ctx))
 
 
 def _last_json(text: str) -> Any:

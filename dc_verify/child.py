@@ -141,9 +141,10 @@ def run_imports(payload: dict[str, Any], out: TextIO) -> None:
 
 
 def run_checks(payload: dict[str, Any], out: TextIO) -> None:
-    from dc_verify.checks.child_env import ChildEnv, run_one
+    from dc_verify.checks.child_env import ChildEnv, ensure_display, run_one
 
     env = ChildEnv.from_payload(payload)
+    env.display_note = ensure_display(os.environ)
     try:
         for name in payload["checks"]:
             emit(out, {"event": "start", "name": name, "t": time.monotonic()})

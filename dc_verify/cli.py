@@ -11,7 +11,9 @@ import ctypes
 import json
 import math
 import os
+import shutil
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -54,7 +56,9 @@ class UsageProblem(Exception):
               help="Kill the verification child process group after this many seconds "
                    f"[default: {DEFAULT_TIMEOUT_S:g}, {LIVE_TIMEOUT_S:g} with --live].")
 @click.option("--python", "python", default=sys.executable, show_default="this interpreter",
-              help="Interpreter for the child that imports the deployed code.")
+              help="The interpreter that runs the agent (e.g. /opt/venv/bin/python): the checks import the "
+                   "deployed loop there. It needs Python 3.11+ and what the agent needs (anthropic, and what "
+                   "loop.py imports); dc_verify's own code is put on its path.")
 def command(target: Path | None, as_json: bool, junit_xml: Path | None, live: bool, checks: tuple[str, ...],
             list_checks: bool, timeout_s: float | None, python: str) -> None:
     """Verify the streaming components (deployed in --target, or the project's own)."""
@@ -70,6 +74,7 @@ def command(target: Path | None, as_json: bool, junit_xml: Path | None, live: bo
             _check_writable(junit_xml)
         if timeout_s is not None and not math.isfinite(timeout_s):  # FloatRange lets nan and inf through
             raise UsageProblem(f"--timeout must be a finite number of seconds, not {timeout_s}")
+        python = _check_python(python)
         timeout = timeout_s if timeout_s is not None else (LIVE_TIMEOUT_S if live else DEFAULT_TIMEOUT_S)
         options = VerifyOptions(target=target, checks=checks, live=live, timeout_s=timeout, python=python)
         suite = verify(options)
@@ -95,6 +100,32 @@ def _check_writable(path: Path) -> None:
         raise UsageProblem(f"cannot write the JUnit XML to {path}: {exc.strerror or exc}") from exc
     if path.is_dir() or not os.access(path.parent, os.W_OK | os.X_OK):
         raise UsageProblem(f"cannot write the JUnit XML to {path}: not a writable file location")
+
+
+PYTHON_PROBE = "import sys; print('DC-PY', int(sys.version_info >= (3, 11)), sys.version.split()[0])"
+
+
+def _check_python(python: str) -> str:
+    """Refuse an unusable ``--python`` (missing, not executable, not a Python 3.11+) in one line."""
+    if python == sys.executable:
+        return python
+    path = shutil.which(python) if os.sep not in python else os.path.abspath(os.path.expanduser(python))
+    fix = "pass the interpreter that runs the agent, e.g. --python /opt/venv/bin/python"
+    if path is None or not os.path.exists(path):
+        raise UsageProblem(f"--python {python}: no such file ({fix})")
+    if os.path.isdir(path) or not os.access(path, os.X_OK):
+        raise UsageProblem(f"--python {python}: not an executable file ({fix})")
+    try:
+        proc = subprocess.run([path, "-I", "-c", PYTHON_PROBE], capture_output=True, text=True, timeout=30,
+                              stdin=subprocess.DEVNULL)
+        words = next((ln.split() for ln in proc.stdout.splitlines() if ln.startswith("DC-PY ")), [])
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UsageProblem(f"--python {python}: not a Python interpreter ({exc}) ({fix})") from exc
+    if len(words) != 3:
+        raise UsageProblem(f"--python {python}: not a Python interpreter ({fix})")
+    if words[1] != "1":
+        raise UsageProblem(f"--python {python} is Python {words[2]}; verification needs 3.11 or newer ({fix})")
+    return path
 
 
 def _usage_error(message: str, as_json: bool, code: int = EXIT_USAGE) -> int:

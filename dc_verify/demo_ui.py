@@ -93,6 +93,8 @@ def streamlit_env(base_url: str, home: Path, extra: Mapping[str, str] | None = N
         STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
         PYTHONUNBUFFERED="1",
     )
+    for name, value in (("WIDTH", "1024"), ("HEIGHT", "768")):  # as the agent's container sets them
+        env.setdefault(name, value)
     env.update(extra or {})
     return env
 

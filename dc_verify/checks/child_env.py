@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import os
 import shutil
+import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -24,6 +26,43 @@ from typing import Any
 
 CHECK_TIMEOUT_S = 15.0
 CHECK_TIMEOUTS = {"live": 60.0}  # a real-API turn may take longer than a scripted one
+# The display size the agent's container gives the computer tool (upstream's image: 1024x768).
+# Upstream's tool asserts WIDTH and HEIGHT at construction, which every loop turn does.
+AGENT_DISPLAY = (("WIDTH", "1024"), ("HEIGHT", "768"))
+
+
+def ensure_display(environ: MutableMapping[str, str] | None = None) -> str | None:
+    """Give the loop the agent's display settings where the caller's environment lacks them.
+
+    Returns the note a check's detail carries when a default was used (None when the caller set both).
+    """
+    environ = os.environ if environ is None else environ
+    missing = [name for name, _ in AGENT_DISPLAY if not environ.get(name)]
+    if not missing:
+        return None
+    for name, default in AGENT_DISPLAY:
+        if name in missing:
+            environ[name] = default
+    size = f"{environ['WIDTH']}x{environ['HEIGHT']}"
+    return (f"display {size}: {' and '.join(missing)} not set in this environment, so the agent's default "
+            f"({'x'.join(v for _, v in AGENT_DISPLAY)}) was used")
+
+
+def interpreter_lacks(python: str, module: str, needed_by: str = "the deployed code") -> str:
+    """One line for a module the agent's interpreter does not have (not a deployment problem)."""
+    top = module.split(".")[0]
+    return (f"the interpreter {python} cannot import {module!r} (needed by {needed_by}): run verification in the "
+            f"interpreter that runs the agent (--python PATH, e.g. --python /opt/venv/bin/python), or install "
+            f"{top} into {python}")
+
+
+OUR_TOP_LEVEL = ("dc_impl", "dc_deploy", "dc_verify")
+
+
+def is_ours(module: str, package: str | None, impl_module: str) -> bool:
+    """Whether a missing module is part of the deployment (or the project) rather than the interpreter's."""
+    top = module.split(".")[0]
+    return not top or top in OUR_TOP_LEVEL or top == package or top == impl_module.split(".")[0]
 
 
 class CheckFailed(Exception):
@@ -54,6 +93,8 @@ class ChildEnv:
     live: bool
     tmp: Path
     scenario_runs: list[ScenarioRecord] = field(default_factory=list)
+    display_note: str | None = None  # set when the agent's default display size was used
+    display_used: bool = False  # the running check constructed the agent's tools (reset per check)
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> ChildEnv:
@@ -116,6 +157,7 @@ def run_one(name: str, env: ChildEnv, timeout: float | None = None) -> tuple[str
     """Run check ``name``; returns (status, duration_s, detail). Never raises."""
     timeout = timeout if timeout is not None else CHECK_TIMEOUTS.get(name, CHECK_TIMEOUT_S)
     t0 = time.monotonic()
+    env.display_used = False
     try:
         registry = _registry()
         if name not in registry:
@@ -130,7 +172,13 @@ def run_one(name: str, env: ChildEnv, timeout: float | None = None) -> tuple[str
     except TimeoutError:
         status, detail = "fail", f"timed out after {timeout:g} s"
     except ModuleNotFoundError as exc:
-        status, detail = "fail", f"deployed module missing: {exc}"
+        if exc.name and not is_ours(exc.name, env.package, env.impl_module):
+            status, detail = "fail", interpreter_lacks(sys.executable, exc.name)
+        else:
+            status, detail = "fail", f"deployed module missing: {exc}"
     except Exception as exc:
         status, detail = "fail", _short_traceback(exc)
-    return status, time.monotonic() - t0, str(detail)
+    detail = str(detail)
+    if env.display_used and env.display_note:
+        detail = f"{detail} ({env.display_note})" if detail else env.display_note
+    return status, time.monotonic() - t0, detail

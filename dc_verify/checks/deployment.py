@@ -128,10 +128,22 @@ def split_import_failures(results: list[dict[str, Any]],
     return failures, excused
 
 
-def _absent_here(package: str) -> bool:
+def _absent_in(python: str) -> Callable[[str], bool]:
+    """Whether ``package`` is absent from the interpreter the import child ran in (``--python``)."""
     import importlib.util
+    import subprocess
+    import sys
 
-    return importlib.util.find_spec(package) is None
+    def absent(package: str) -> bool:
+        if python == sys.executable:
+            return importlib.util.find_spec(package) is None
+        probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({package!r}) is not None)"
+        try:
+            return subprocess.run([python, "-I", "-c", probe], capture_output=True, timeout=30).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+
+    return absent
 
 
 def check_imports(info: TargetInfo, options: VerifyOptions) -> tuple[str, str]:
@@ -148,8 +160,16 @@ def check_imports(info: TargetInfo, options: VerifyOptions) -> tuple[str, str]:
     doc, note = child.wait_mode_result()
     if doc is None:
         return "fail", f"import child failed: {note}"
-    failures, excused = split_import_failures(doc.get("modules", []), _absent_here)
+    failures, excused = split_import_failures(doc.get("modules", []), _absent_in(options.python))
     problems: list[str] = []
+    from .child_env import interpreter_lacks, is_ours
+
+    lacking = [r for r in failures if r.get("missing") and not is_ours(str(r["missing"]), info.package,
+                                                                        info.impl_module)]
+    if lacking:  # the interpreter, not the deployment: say which module, which interpreter, and the fix
+        first = lacking[0]
+        problems.append(interpreter_lacks(options.python, str(first["missing"]), str(first["module"])))
+        failures = [r for r in failures if r not in lacking]
     if failures:
         shown = "; ".join(f"{r['module']}: {r.get('error', '?')}" for r in failures[:5])
         problems.append(f"{len(failures)} of {len(modules)} modules failed to import: {shown}")

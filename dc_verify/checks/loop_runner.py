@@ -38,6 +38,7 @@ class LoopRun:
 
 def resolve_entry(env: ChildEnv) -> tuple[str, Callable[..., Any], Any]:
     """(label, sampling_loop, provider) the way production reaches the loop."""
+    env.display_used = True  # every turn constructs the agent's tools (the computer tool reads WIDTH/HEIGHT)
     if env.package is not None and env.installed("loop-hook"):
         loop = env.host("loop")
         assert loop is not None

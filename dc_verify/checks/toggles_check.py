@@ -26,9 +26,12 @@ def _atomic_write_json(path: Path, doc: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _schema_errors(schema: dict[str, Any], doc: dict[str, Any]) -> list[str]:
-    import jsonschema
-
+def _schema_errors(schema: dict[str, Any], doc: dict[str, Any]) -> list[str] | None:
+    """Problems per ``jsonschema``; None when the agent's interpreter has no jsonschema (not the agent's need)."""
+    try:
+        import jsonschema
+    except ImportError:
+        return None
     validator = jsonschema.Draft202012Validator(schema)
     return [f"{'/'.join(map(str, e.path)) or '<root>'}: {e.message}" for e in validator.iter_errors(doc)]
 
@@ -45,6 +48,8 @@ def check_toggles(env: ChildEnv) -> str:
     except toggles.ToggleValidationError as exc:
         raise CheckFailed(f"{path} is invalid: {exc}") from exc
     problems = _schema_errors(toggles.load_schema(), doc)
+    schema_note = "" if problems is not None else " (by the runtime's validator only: jsonschema is not " \
+                                                  "installed in this interpreter)"
     if problems:
         raise CheckFailed(f"{path} fails the JSON Schema: {'; '.join(problems)}")
 
@@ -74,7 +79,7 @@ def check_toggles(env: ChildEnv) -> str:
                               f"{FLIP_FEATURE}={after.enabled(FLIP_FEATURE)}" + (f" ({after.error})" if
                                                                                  after.error else ""))
     on = [k for k, v in sorted(expected.items()) if v] or ["none"]
-    return (f"{path} valid (revision {doc['revision']}; on: {', '.join(on)}); runtime reader agrees; a running "
+    return (f"{path} valid{schema_note} (revision {doc['revision']}; on: {', '.join(on)}); runtime reader agrees; a running "
             f"reader saw a flip and a flip back without restart (revision {before.revision} -> "
             f"{doc['revision'] + 2})")
 

@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 from asyncio.base_subprocess import BaseSubprocessTransport
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +29,16 @@ def _open_transports(loop: asyncio.AbstractEventLoop) -> list[BaseSubprocessTran
         for obj in gc.get_objects()
         if isinstance(obj, BaseSubprocessTransport) and obj._loop is loop and not obj.is_closing()
     ]
+
+
+@pytest.fixture(autouse=True, scope="module")  # module scope: before the modules' own module fixtures
+def agent_display() -> Iterator[None]:
+    """The display size the agent's container sets (upstream's image: 1024x768); the computer tool asserts it."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in (("WIDTH", "1024"), ("HEIGHT", "768")):
+            if not os.environ.get(name):
+                mp.setenv(name, value)
+        yield
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The stand-in computer tool constructs without a display and fails clearly when it has none."""
+"""The stand-in computer tool: upstream's display-size assertion, and clear errors without an X display."""
 
 from __future__ import annotations
 
@@ -14,8 +14,23 @@ from computer_use_demo.tools import computer as computer_module
 
 @pytest.fixture
 def no_display(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DISPLAY", "DISPLAY_NUM", "WIDTH", "HEIGHT"):
+    """No X display; the display size set as the agent's container sets it."""
+    for name in ("DISPLAY", "DISPLAY_NUM"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WIDTH", "1024")
+    monkeypatch.setenv("HEIGHT", "768")
+
+
+@pytest.mark.parametrize("unset", [("WIDTH", "HEIGHT"), ("WIDTH",), ("HEIGHT",)])
+def test_construction_without_display_size_fails_like_upstream(monkeypatch: pytest.MonkeyPatch,
+                                                                unset: tuple[str, ...]) -> None:
+    monkeypatch.setenv("WIDTH", "1024")
+    monkeypatch.setenv("HEIGHT", "768")
+    for name in unset:
+        monkeypatch.delenv(name)
+    for cls in (ComputerTool20241022, ComputerTool20250124):
+        with pytest.raises(AssertionError, match=r"^WIDTH, HEIGHT must be set$"):
+            cls()
 
 
 @pytest.mark.usefixtures("no_display")
@@ -59,7 +74,8 @@ def test_env_sizes_and_scaling(monkeypatch: pytest.MonkeyPatch) -> None:
         768,
     )
     monkeypatch.setenv("WIDTH", "not-a-number")
-    assert ComputerTool20241022().width == 1024
+    with pytest.raises(ValueError):
+        ComputerTool20241022()
 
 
 def _executable(path: Path, body: str) -> None:

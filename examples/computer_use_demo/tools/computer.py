@@ -1,7 +1,9 @@
 """Upstream's computer tool (xdotool + screenshot utilities), kept small.
 
-Unlike upstream, construction never fails: WIDTH/HEIGHT default to 1024x768, and every action first
-checks that an X display is reachable and answers with a clear ``ToolError`` when it is not.
+As upstream, construction needs the display size from the environment: without ``WIDTH`` and
+``HEIGHT`` it fails with upstream's bare ``AssertionError: WIDTH, HEIGHT must be set`` (the agent's
+container sets them, 1024x768 by default). Unlike upstream, every action first checks that an X
+display is reachable and answers with a clear ``ToolError`` when it is not.
 """
 
 from __future__ import annotations
@@ -24,8 +26,6 @@ OUTPUT_DIR = str(Path(tempfile.gettempdir()) / "outputs")
 X11_SOCKET_DIR = str(Path(tempfile.gettempdir()) / ".X11-unix")
 TYPING_DELAY_MS = 12
 TYPING_GROUP_SIZE = 50
-DEFAULT_WIDTH = 1024
-DEFAULT_HEIGHT = 768
 
 Action_20241022 = Literal[
     "key", "type", "mouse_move", "left_click", "left_click_drag", "right_click",
@@ -56,13 +56,6 @@ class ScalingSource(StrEnum):
     API = "api"
 
 
-def _env_int(name: str, default: int) -> int:
-    try:
-        return int(os.environ.get(name) or default)
-    except ValueError:
-        return default
-
-
 class BaseComputerTool:
     """Shared mechanics of the computer tool versions."""
 
@@ -73,8 +66,9 @@ class BaseComputerTool:
 
     def __init__(self) -> None:
         super().__init__()
-        self.width = _env_int("WIDTH", DEFAULT_WIDTH)
-        self.height = _env_int("HEIGHT", DEFAULT_HEIGHT)
+        self.width = int(os.getenv("WIDTH") or 0)
+        self.height = int(os.getenv("HEIGHT") or 0)
+        assert self.width and self.height, "WIDTH, HEIGHT must be set"
         display_num = os.environ.get("DISPLAY_NUM")
         if display_num is not None and display_num.strip().isdigit():
             self.display_num: int | None = int(display_num)
