@@ -38,6 +38,11 @@ Session policy:
   * ``restart``, ``aclose()``/``close()``, cancellation of a call and garbage collection of the tool
     SIGKILL the shell's whole session (process group, session members and descendants). A program
     that double-forks out of the session (a daemon) is out of reach.
+  * The shell and its session never outlive the host process, however it ends (``_bash_guard``): the
+    shell has a parent-death signal (SIGKILL), a watchdog process kills every registered session
+    when the host is gone (SIGKILL included), and on SIGTERM a handler kills them before the host
+    dies of the signal (the host's own earlier handler still runs). A loop running on a thread that
+    ends takes its shells along (the parent-death signal follows the forking thread).
 
 Command policy: ``policy`` (default ``DEFAULT_POLICY``) deny rules are checked before a command is
 run; a refusal raises ``ToolError("command refused by policy: <reason>")``. It is a guard rail
