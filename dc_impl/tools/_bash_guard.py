@@ -44,6 +44,7 @@ _lock = threading.RLock()
 _shells: dict[int, int] = {}           # registered shell pid -> start time
 _watchdog: subprocess.Popen[bytes] | None = None
 _watchdog_failed = False
+_inherited: list[subprocess.Popen[bytes]] = []   # the parent's watchdog, seen from a forked child
 _previous_term: Any = None
 _term_installed = False
 
@@ -124,11 +125,13 @@ def _after_fork_in_child() -> None:
     global _watchdog, _lock, _watchdog_failed
     _lock = threading.RLock()
     _shells.clear()
-    if _watchdog is not None and _watchdog.stdin is not None:
-        try:
-            os.close(_watchdog.stdin.fileno())
-        except OSError:
-            pass
+    if _watchdog is not None:
+        _inherited.append(_watchdog)   # not ours to wait for; kept so that no finalizer touches it
+        if _watchdog.stdin is not None:
+            try:
+                _watchdog.stdin.close()
+            except OSError:
+                pass
     _watchdog = None
     _watchdog_failed = False
 
