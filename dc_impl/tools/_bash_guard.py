@@ -112,7 +112,7 @@ def _start_watchdog() -> subprocess.Popen[bytes] | None:
     try:
         proc = subprocess.Popen([sys.executable, "-I", "-S", script, "--watch", str(os.getpid())],
                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True, close_fds=True)
+                                start_new_session=True, close_fds=True, cwd="/")   # pins no mount point
     except OSError:
         return None
     assert proc.stdin is not None
