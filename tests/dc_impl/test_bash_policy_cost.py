@@ -62,9 +62,9 @@ _CHILD = textwrap.dedent(r"""
     sizes = (1 << 16, 1 << 20)
     out = {}
 
-    def cpu(command):
+    def cpu(command, reps):
         best = float("inf")
-        for _ in range(3):
+        for _ in range(reps):
             t0 = time.process_time()
             DEFAULT_POLICY.check(command)
             best = min(best, time.process_time() - t0)
@@ -75,7 +75,7 @@ _CHILD = textwrap.dedent(r"""
         for size in sizes:
             body = unit * (size // len(unit) + 1)
             command = (prefix + body)[:size - len(suffix)] + suffix
-            times.append(cpu(command))
+            times.append(cpu(command, 3 if size < sizes[-1] else 1))
         out[name] = times
     print(json.dumps(out))
 """)
@@ -219,16 +219,16 @@ async def test_a_slow_policy_check_counts_against_the_timeout(tmp_path: Path) ->
     from dc_impl.tools.dc_bash import INLINE_CHECK_CHARS, StreamingBashTool
 
     def slow(command: str) -> bool:
-        time.sleep(3)
+        time.sleep(1.5)
         return False
 
-    tool = StreamingBashTool(timeout=0.5, cwd=tmp_path,
+    tool = StreamingBashTool(timeout=0.3, cwd=tmp_path,
                              policy=CommandPolicy([DenyRule("slow", pattern="x", matcher=slow)]))
     try:
         t0 = time.monotonic()
         result = await tool(command=f"touch ran # {'y' * INLINE_CHECK_CHARS}")
-        assert time.monotonic() - t0 < 2.0
-        assert result.error is not None and "policy check did not finish in 0.5 seconds" in result.error
+        assert time.monotonic() - t0 < 1.2
+        assert result.error is not None and "policy check did not finish in 0.3 seconds" in result.error
         assert not (tmp_path / "ran").exists()
     finally:
         await tool.aclose()
