@@ -24,7 +24,8 @@ shell (reparented to PID 1) and its jobs running. Three layers, each enough for 
   exit status). A host that installs its own handler later replaces ours; the watchdog still applies.
 
 SIGINT is left alone: Python's ``KeyboardInterrupt`` cancels the call and closes the shells, and the
-exit finalizers run.
+exit finalizers run. Limit: a process that left the shell's session (``setsid``) is found only as a
+descendant of the living shell; when the host dies the shell dies at once, so such a process survives.
 """
 
 from __future__ import annotations

@@ -184,7 +184,6 @@ def kill_session(root: int, include_root: bool = True, descendants: bool = True)
             pass
 
 
-
 # -- the watchdog process ----------------------------------------------------------------------------
 
 
