@@ -1,4 +1,4 @@
-"""Streaming bash tool: first-line latency to on_output, 200 MB throughput and peak memory, against bare pipes.
+r"""Streaming bash tool: first-line latency to on_output, 200 MB throughput and peak memory, against bare pipes.
 
 Latency: a Python child prints ``time.time()`` and then sleeps 0.1 s; the latency is the wall time
 from that print to the moment the line is seen: by our ``on_output`` callback, by a bare
@@ -14,6 +14,14 @@ as the tool does) and through a bare ``asyncio`` pipe read loop, each in a fresh
 memory is the child's peak RSS during the run (VmHWM, reset through ``/proc/self/clear_refs`` just
 before it) minus its RSS before the run. Ours and bare children alternate, 5 each (3 with quick=True);
 median throughput, largest memory growth.
+
+Policy check (issue 12.2): ``DEFAULT_POLICY.check`` on commands of 64 KB, 256 KB and 1 MB: one long
+word (``echo zzz...``, a quadratic minute-long case before the fix) and the slowest of a set of
+inputs built to make each rule backtrack (``rm rm rm ...``, ``a(){ b|b& };`` repeated, one command
+per line, redirects followed by blanks, ...). Linearity: the 256 KB and 1 MB times against the 64 KB
+time scaled by 4 and 16, measured in the same run (a quadratic rule would show 4x and 16x). Cost:
+the 1 MB word against one regex scan of the same text (``(?:^|[\s;&|(])rm\s``, the head of one
+rule). Medians of 5 (3 with quick=True) wall-clock samples.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import shlex
 import signal
 import statistics
@@ -175,7 +184,65 @@ def _child(mode: str, size: int) -> dict:
     return data
 
 
+# built to make a rule backtrack: (prefix, repeated unit); see tests/dc_impl/test_bash_policy_cost.py
+_PATHOLOGICAL = {
+    "rm rm rm": ("", "rm "), "rm per line": ("", "rm\n"), "rm then blanks": ("rm ", " "),
+    "chmod options": ("chown", " -Ra"), "fork heads": ("", "a(){ "), "fork near misses": ("", "a(){ b|b& };"),
+    "redirect blanks": (">", " "), "sudo sudo": ("", "sudo "), "separators": ("", ";"), "hex": ("echo ", "0123456789abcdef"),
+}
+_SIZES = (1 << 16, 1 << 18, 1 << 20)
+
+
+def _command(prefix: str, unit: str, size: int) -> str:
+    return (prefix + unit * (size // len(unit) + 1))[:size]
+
+
+def _policy_results(quick: bool) -> list[Result]:
+    from dc_impl.tools.dc_bash import DEFAULT_POLICY
+
+    reps = 3 if quick else 5
+
+    def check_ms(command: str) -> float:
+        samples = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            DEFAULT_POLICY.check(command)
+            samples.append((time.perf_counter() - t0) * 1000)
+        return statistics.median(samples)
+
+    word = {size: check_ms("echo " + "z" * (size - 5)) for size in _SIZES}
+    worst = {size: 0.0 for size in _SIZES}
+    worst_name = ""
+    for name, (prefix, unit) in _PATHOLOGICAL.items():
+        for size in _SIZES:
+            ms = check_ms(_command(prefix, unit, size))
+            if ms > worst[size]:
+                worst[size] = ms
+                worst_name = name if size == _SIZES[-1] else worst_name
+    scan = re.compile(r"(?:^|[\s;&|(])rm\s", re.IGNORECASE)
+    big = "echo " + "z" * (_SIZES[-1] - 5)
+    scan_samples = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        scan.search(big)
+        scan_samples.append((time.perf_counter() - t0) * 1000)
+    scan_ms = statistics.median(scan_samples)
+    small, mid, large = _SIZES
+    return [
+        Result("policy check, 1 MB word", word[large], scan_ms, "ms", "< 1000 ms", word[large] < 1000,
+               "one regex scan of the same 1 MB", notes=f"64 KB {word[small]:.2f} ms, 256 KB {word[mid]:.2f} ms"),
+        Result("policy check, 1 MB word, linearity", word[large], 16 * word[small], "ms", "<= 2x linear (16 x 64 KB)",
+               word[large] <= 2 * 16 * word[small], "64 KB word check x 16"),
+        Result("policy check, slowest pathological 256 KB", worst[mid], 4 * worst[small], "ms",
+               "<= 2x linear (4 x 64 KB)", worst[mid] <= 2 * 4 * worst[small], "slowest 64 KB check x 4"),
+        Result("policy check, slowest pathological 1 MB", worst[large], 16 * worst[small], "ms",
+               "<= 2x linear (16 x 64 KB) and < 1000 ms", worst[large] <= 2 * 16 * worst[small] and worst[large] < 1000,
+               "slowest 64 KB check x 16", notes=f"{worst_name} (the slowest of {len(_PATHOLOGICAL)} inputs)"),
+    ]
+
+
 def run(quick: bool) -> list[Result]:
+    policy = _policy_results(quick)
     reps = 7 if quick else 31
     ours_s, bare_s = asyncio.run(_latency_pairs(reps))
     ours, bare = statistics.median(ours_s) * 1000, statistics.median(bare_s) * 1000
@@ -203,4 +270,5 @@ def run(quick: bool) -> list[Result]:
                notes="ours also decodes, keeps head+tail, calls on_output per read and spills every byte to disk"),
         Result(f"peak RSS growth streaming {mb} MB", growth, bare_growth, "MB", "< 64 MB", growth < 64,
                "bare asyncio pipe read loop (child process)"),
+        *policy,
     ]

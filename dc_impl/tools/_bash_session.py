@@ -29,6 +29,7 @@ import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import _bash_guard as guard
 from . import _bash_procs as procs
 from ._bash_emit import Emitter
 from ._bash_output import BoundedText, OutputChunk, StreamCapture
@@ -93,7 +94,7 @@ class BashSession:
         start_cwd = cwd if cwd and os.path.isdir(cwd) else self.initial_cwd
         shell = await Shell.spawn(loop, self._background, self.shell_path, start_cwd,
                                   {**os.environ, **DEFAULT_ENV, **self.env})
-        shell.finalizer = weakref.finalize(self, procs.kill_session, shell.pid)
+        shell.finalizer = weakref.finalize(self, guard.kill_session, shell.pid)
         self._shell = shell
         self.cwd = start_cwd or os.getcwd()
 

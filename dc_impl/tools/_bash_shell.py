@@ -11,6 +11,7 @@ import fcntl
 import os
 import weakref
 
+from . import _bash_guard as guard
 from . import _bash_procs as procs
 from ._bash_emit import Emitter
 from ._bash_output import BoundedText, MarkerScanner, OutputChunk, StreamCapture, new_decoder
@@ -92,12 +93,14 @@ class Shell:
     @classmethod
     async def spawn(cls, loop: asyncio.AbstractEventLoop, background: BoundedText, shell_path: str,
                     cwd: str | None, env: dict[str, str]) -> Shell:
-        """Start ``shell_path --noprofile --norc`` in a new session with our three pipes."""
+        """Start ``shell_path --noprofile --norc`` in a new session with our three pipes; it and its
+        session die with this process (``_bash_guard``)."""
         shell = cls(loop, background)
         await loop.subprocess_exec(
             lambda: _Protocol(shell), shell_path, "--noprofile", "--norc",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            start_new_session=True, cwd=cwd, env=env)
+            start_new_session=True, cwd=cwd, env=env, preexec_fn=guard.shell_preexec())
+        guard.register(shell.pid)
         shell.write(INIT)
         return shell
 
@@ -165,7 +168,7 @@ class Shell:
         assert self.transport is not None
         self.returncode = self.transport.get_returncode()
         self.died_idle = self.call is None
-        procs.kill_session(self.pid, include_root=False)   # the shell is gone: nothing it started may outlive it
+        guard.kill_session(self.pid, include_root=False)   # the shell is gone: nothing it started may outlive it
         if self.finalizer is not None:
             self.finalizer.detach()
         if not self.exited.done():
@@ -217,7 +220,7 @@ class Shell:
     def kill_now(self) -> None:
         """Synchronous: SIGKILL the whole session. Safe from any thread or after the loop closed."""
         if self.pid:
-            procs.kill_session(self.pid, include_root=self.returncode is None)
+            guard.kill_session(self.pid, include_root=self.returncode is None)
         if self.finalizer is not None:
             self.finalizer.detach()
 

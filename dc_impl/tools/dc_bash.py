@@ -38,15 +38,26 @@ Session policy:
   * ``restart``, ``aclose()``/``close()``, cancellation of a call and garbage collection of the tool
     SIGKILL the shell's whole session (process group, session members and descendants). A program
     that double-forks out of the session (a daemon) is out of reach.
+  * The shell and its session never outlive the host process, however it ends (``_bash_guard``): the
+    shell has a parent-death signal (SIGKILL), a watchdog process kills every registered session
+    when the host is gone (SIGKILL included), and on SIGTERM a handler kills them before the host
+    dies of the signal (the host's own earlier handler still runs). A loop running on a thread that
+    ends takes its shells along (the parent-death signal follows the forking thread).
 
 Command policy: ``policy`` (default ``DEFAULT_POLICY``) deny rules are checked before a command is
 run; a refusal raises ``ToolError("command refused by policy: <reason>")``. It is a guard rail
-against accidents, not a sandbox; isolate the agent in a VM or container.
+against accidents, not a sandbox; isolate the agent in a VM or container. The default rules are
+linear in the command's length (1 MB in well under a second); a command longer than
+``INLINE_CHECK_CHARS`` is checked in a worker thread so the event loop keeps running, and the check
+counts against ``timeout`` (if it does not finish in time, the command is not run and the call fails
+as timed out).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 import weakref
 from typing import Any, ClassVar, Literal
 
@@ -55,6 +66,8 @@ from ._bash_emit import Emitter, OutputCallback
 from ._bash_output import OutputChunk
 from ._bash_policy import DEFAULT_POLICY, CommandPolicy, DenyRule
 from ._bash_session import BashSession, CommandOutcome
+
+INLINE_CHECK_CHARS = 16384   # shorter commands are checked on the loop (the default rules need < 2 ms)
 
 __all__ = ["DEFAULT_POLICY", "CommandPolicy", "DenyRule", "OutputChunk", "StreamingBashTool",
            "StreamingBashTool20241022", "StreamingBashTool20250124"]
@@ -92,11 +105,26 @@ class StreamingBashTool(BaseAnthropicTool):
             raise ToolError("no command provided.")
         if not isinstance(command, str):
             raise ToolError(f"command must be a string, not {type(command).__name__}.")
-        reason = self.policy.check(command)
+        t0 = time.monotonic()
+        try:
+            reason = await self._check_policy(command)
+        except TimeoutError:
+            return CLIResult(error=f"timed out: the command policy check did not finish in {self.timeout} seconds; "
+                                   "the command was not run.")
         if reason is not None:
             raise ToolError(f"command refused by policy: {reason}")
-        outcome = await self.session.run(command, self.timeout, Emitter(self.on_output))
+        budget = None if self.timeout is None else max(0.0, self.timeout - (time.monotonic() - t0))
+        outcome = await self.session.run(command, budget, Emitter(self.on_output))
         return render(outcome, self.timeout, self.session.cwd)
+
+    async def _check_policy(self, command: str) -> str | None:
+        """``policy.check`` off the event loop for long commands, bounded by ``timeout``. (Python's ``re``
+        holds the GIL during one search, so only the default rules' linear cost bounds that part.)"""
+        policy = self.policy
+        if len(command) <= INLINE_CHECK_CHARS or not policy.rules:
+            return policy.check(command)
+        check = asyncio.get_running_loop().run_in_executor(None, policy.check, command)
+        return await asyncio.wait_for(check, self.timeout)
 
     async def restart(self) -> None:
         """Kill the shell's whole session and start a fresh shell in the initial directory."""
