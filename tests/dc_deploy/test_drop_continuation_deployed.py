@@ -83,6 +83,7 @@ def deployed(tmp_path: Path, ctx, manifest: Path) -> dict[str, Any]:
     script.write_text(CHILD)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "DC_TOGGLES"))}
     env["PYTHONPATH"] = str(REPO)  # dc_verify (the scripted server); the tree itself is imported from cwd
+    env.update({"WIDTH": "1024", "HEIGHT": "768"})  # the agent container's display, as upstream's image sets it
     proc = subprocess.run([sys.executable, str(script), str(tmp_path / "work")], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=120)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
