@@ -176,7 +176,7 @@ def run(target: Path, store: BackupStore, ctx: Context, *, operation: str, chang
                       for c in changes],
                      new_dirs, list(remove_dirs or []),
                      {"pid": os.getpid(), "host": ctx.host, "user": ctx.user, "command": ctx.command,
-                      "started_at": ctx.now_iso()})
+                      "started_at": ctx.now_iso()}, sequence=backup.sequence)
         verification: VerifyResult | None = None
         try:
             journal.write(target, jr)
@@ -260,7 +260,7 @@ def recover(target: Path, store: BackupStore, ctx: Context) -> Recovery | None:
         sweep_temps(d)
     if jr is None:
         return None
-    backup = store._load(Path(jr.backup_root))  # noqa: SLF001 - same package
+    backup = store.load(Path(jr.backup_root))
     if jr.state == "COMMITTED":
         if backup is not None and backup.status != "COMMITTED":
             store.set_status(backup, "COMMITTED", committed_at=ctx.now_iso(), recovered=True)
