@@ -437,8 +437,8 @@ class BackupStore:
             other = self.read_dir(path)
             if isinstance(other, Unreadable):
                 raise IntegrityError(f"backup {ident} is unreadable: {other.reason}; nothing was changed",
-                                     hint=f"pick another backup with --list-backups (see 'Unreadable backups' in "
-                                          f"docs/operations.md)", backup=ident, path=str(path / META))
+                                     hint="pick another backup with --list-backups (see 'Unreadable backups' in "
+                                          "docs/operations.md)", backup=ident, path=str(path / META))
             raise BackupNotFoundError(f"backup {ident} belongs to {other.meta.get('target')}, not {target}",
                                       hint="pass the matching --target")
         raise BackupNotFoundError(f"no backup {ident!r} of {target} in {self.root}",
