@@ -16,6 +16,7 @@ A ``backup_*`` directory whose ``backup.json`` cannot be read or is malformed is
 listed as UNREADABLE with the reason, and it blocks every restore whose chain it could be part of.
 """
 
+
 from __future__ import annotations
 
 import contextlib
@@ -26,185 +27,33 @@ import os
 import secrets
 import shutil
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from filelock import Timeout, UnixFileLock
 
 from . import failpoints
+from .backup_records import (
+    FILES,
+    IDENTITY,
+    META,
+    STATUSES,
+    UNDONE,
+    Backup,
+    Unreadable,
+    meta_problem,
+    order_key,
+    read_identity,
+)
 from .errors import BackupNotFoundError, DeployError, IntegrityError, LockTimeoutError, UsageError
 from .fsutil import TEMP_MARK, FileState, atomic_copy, atomic_write_bytes, fsync_dir, sha256_file
 
-STATUSES = ("COMMITTED", "FAILED", "ROLLED_BACK", "INCOMPLETE")
-UNDONE = ("FAILED", "ROLLED_BACK")  # transactions this installer rolled back itself
-META = "backup.json"
-IDENTITY = "identity.json"
-FILES = "files"
 SEQ_FILE = ".dc-sequence"  # the last sequence number handed out in this backup directory
 SEQ_LOCK = ".dc-sequence.lock"  # guards SEQ_FILE and the publication of a new backup
 SEQ_LOCK_TIMEOUT = 60.0
-_FILE_TYPES = ("file", "symlink", "absent")
 
-
-def _is_seq(v: object) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
-
-
-def _bad_rel(rel: object) -> bool:
-    if not isinstance(rel, str) or not rel or "\0" in rel:
-        return True
-    p = PurePosixPath(rel)
-    return p.is_absolute() or any(part in ("..", ".", "") for part in rel.split("/"))
-
-
-def meta_problem(meta: object, dirname: str) -> str | None:
-    """Why ``meta`` (a parsed backup.json) cannot be trusted for a restore, or ``None``."""
-    if not isinstance(meta, dict):
-        return "backup.json is not a JSON object"
-    if meta.get("id") != dirname:
-        return f"backup.json names id {meta.get('id')!r}, not its directory's name"
-    if meta.get("status") not in STATUSES:
-        return f"backup.json has no valid status ({meta.get('status')!r})"
-    if not isinstance(meta.get("target"), str):
-        return "backup.json names no target"
-    if "sequence" in meta and not _is_seq(meta["sequence"]):
-        return f"backup.json has an invalid sequence ({meta['sequence']!r})"
-    if not isinstance(meta.get("created_at", ""), str):
-        return "backup.json has an invalid created_at"
-    files = meta.get("files")
-    if not isinstance(files, dict):
-        return "backup.json has no file list"
-    for rel, st in files.items():
-        if _bad_rel(rel):
-            return f"backup.json records an unsafe path {rel!r}"
-        if not isinstance(st, dict) or st.get("type") not in _FILE_TYPES:
-            return f"backup.json records {rel} with no valid type"
-        if st["type"] == "file" and not (isinstance(st.get("sha256"), str) and len(st["sha256"]) == 64
-                                         and isinstance(st.get("mode"), int)):
-            return f"backup.json records {rel} without a valid sha256 and mode"
-        if st["type"] == "symlink" and not isinstance(st.get("link"), str):
-            return f"backup.json records the symlink {rel} without its target"
-    dirs = meta.get("absent_dirs", [])
-    if not isinstance(dirs, list) or any(_bad_rel(d) for d in dirs):
-        return "backup.json has an invalid absent_dirs list"
-    return None
-
-
-def order_key(sequence: int | None, created_at: object, ident: str) -> tuple[int, int, str, str]:
-    """1.0.0 backups (no sequence) first, by created_at then id; then by sequence."""
-    if sequence is None:
-        return (0, 0, str(created_at or ""), ident)
-    return (1, sequence, "", ident)
-
-
-@dataclass
-class Backup:
-    root: Path  # the backup directory (<backup-dir>/<id>)
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def id(self) -> str:
-        return str(self.meta["id"])
-
-    @property
-    def status(self) -> str:
-        return str(self.meta.get("status", "INCOMPLETE"))
-
-    @property
-    def sequence(self) -> int | None:
-        seq = self.meta.get("sequence")
-        return seq if _is_seq(seq) else None
-
-    @property
-    def order(self) -> tuple[int, int, str, str]:
-        return order_key(self.sequence, self.meta.get("created_at"), self.id)
-
-    @property
-    def files(self) -> dict[str, FileState]:
-        return {p: FileState.from_dict(d) for p, d in self.meta.get("files", {}).items()}
-
-    def stored(self, rel: str) -> Path:
-        return self.root / FILES / rel
-
-    def summary(self) -> dict[str, Any]:
-        m = self.meta
-        files = m.get("files", {})
-        return {
-            "id": self.id,
-            "sequence": self.sequence,
-            "created_at": m.get("created_at"),
-            "status": self.status,
-            "error": m.get("error"),
-            "operation": m.get("operation"),
-            "manifest_version": m.get("manifest_version"),
-            "manifest_versions": m.get("manifest_versions"),
-            "components": m.get("components", []),
-            "files": len(files),
-            "paths": sorted(files),
-            "bytes": m.get("bytes", 0),
-            "reason": m.get("reason"),
-            "user": m.get("user"),
-            "host": m.get("host"),
-            "target": m.get("target"),
-            "restored_from": m.get("restored_from"),
-            "path": str(self.root),
-        }
-
-
-@dataclass
-class Unreadable:
-    """A ``backup_*`` directory whose backup.json cannot be used; ``identity`` is its identity.json, if sound."""
-
-    root: Path
-    reason: str
-    identity: dict[str, Any] | None = None
-
-    @property
-    def id(self) -> str:
-        return self.root.name
-
-    @property
-    def status(self) -> str:
-        return "UNREADABLE"
-
-    @property
-    def sequence(self) -> int | None:
-        return self.identity["sequence"] if self.identity else None
-
-    @property
-    def target(self) -> str | None:
-        return self.identity["target"] if self.identity else None
-
-    @property
-    def order(self) -> tuple[int, int, str, str]:
-        # unknown place in the order: shown as the newest, where nobody overlooks it
-        return order_key(self.sequence, None, self.id) if self.sequence else (2, 0, "", self.id)
-
-    def could_follow(self, target: Path, backup: Backup) -> bool:
-        """Whether this may be a later transaction of ``target`` than ``backup`` (unless proven otherwise)."""
-        if self.identity is None:
-            return True
-        if self.target != str(target):
-            return False
-        return backup.sequence is None or self.sequence is None or self.sequence > backup.sequence
-
-    def summary(self) -> dict[str, Any]:
-        return {"id": self.id, "sequence": self.sequence,
-                "created_at": self.identity.get("created_at") if self.identity else None,
-                "status": "UNREADABLE", "error": self.reason, "operation": None, "manifest_version": None,
-                "manifest_versions": None, "components": [], "files": 0, "paths": [], "bytes": 0, "reason": None,
-                "user": None, "host": None, "target": self.target, "restored_from": None, "path": str(self.root)}
-
-
-def _identity(path: Path) -> dict[str, Any] | None:
-    try:
-        doc = json.loads((path / IDENTITY).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if isinstance(doc, dict) and _is_seq(doc.get("sequence")) and isinstance(doc.get("target"), str):
-        return doc
-    return None
+__all__ = ["FILES", "IDENTITY", "META", "SEQ_FILE", "SEQ_LOCK", "STATUSES", "Backup", "BackupStore", "Unreadable",
+           "order_key"]
 
 
 class BackupStore:
@@ -370,17 +219,17 @@ class BackupStore:
         try:
             raw = (path / META).read_bytes()
         except FileNotFoundError:
-            return Unreadable(path, f"{META} is missing", _identity(path))
+            return Unreadable(path, f"{META} is missing", read_identity(path))
         except OSError as exc:
-            return Unreadable(path, f"{META} cannot be read ({exc.strerror or exc})", _identity(path))
+            return Unreadable(path, f"{META} cannot be read ({exc.strerror or exc})", read_identity(path))
         try:
             meta = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             why = "is empty" if not raw.strip() else f"is not valid JSON ({exc})"
-            return Unreadable(path, f"{META} {why}", _identity(path))
+            return Unreadable(path, f"{META} {why}", read_identity(path))
         problem = meta_problem(meta, path.name)
         if problem is not None:
-            return Unreadable(path, problem, _identity(path))
+            return Unreadable(path, problem, read_identity(path))
         return Backup(path, meta)
 
     def load(self, path: Path) -> Backup | None:

@@ -7,9 +7,8 @@ import datetime as _dt
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
-
-from conftest import PYTHON
 
 from dc_deploy import api
 from dc_deploy.backups import IDENTITY, SEQ_FILE, BackupStore
@@ -85,7 +84,7 @@ def test_missing_corrupt_or_stale_counter_never_reuses_a_number(target: Path, ct
 def test_journal_records_the_sequence(target: Path, snapshot: Path, manifest: Path, cli_env: dict[str, str],
                                       tmp_path: Path) -> None:
     """Killed right after the journal is written: the hot journal names the backup's sequence."""
-    args = [PYTHON, str(snapshot / "integrate_streaming.py"), "--target", str(target), "--manifest", str(manifest),
+    args = [sys.executable, str(snapshot / "integrate_streaming.py"), "--target", str(target), "--manifest", str(manifest),
             "--no-verify", "--no-progress"]
     subprocess.run([*args, "--integrate", "--bash-tool"], env=cli_env, check=True, capture_output=True)
     proc = subprocess.run([*args, "--integrate", "--file-tool"], env={**cli_env, "DC_FAILPOINT": "after_journal"},

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON
 
 from dc_deploy.digest import tree_digest
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(FAKETIME is None, reason="needs Debian's faketim
 
 def test_second_deploy_one_day_behind(snapshot: Path, manifest: Path, target: Path, tmp_path: Path,
                                       cli_env: dict[str, str]) -> None:
-    base = [PYTHON, str(snapshot / "integrate_streaming.py"), "--target", str(target), "--backup-dir",
+    base = [sys.executable, str(snapshot / "integrate_streaming.py"), "--target", str(target), "--backup-dir",
             str(tmp_path / "backups"), "--manifest", str(manifest), "--no-verify", "--no-progress"]
 
     def cli(*args: str, behind: bool = False) -> dict | list:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON
 
 from dc_deploy.backups import IDENTITY
 from dc_deploy.digest import tree_digest
@@ -18,7 +18,7 @@ PHASES = (["--bash-tool"], ["--file-tool"], ["--unified-streaming", "--update-lo
 
 class Cli:
     def __init__(self, snapshot: Path, manifest: Path, target: Path, backups: Path, env: dict[str, str]) -> None:
-        self.base = [PYTHON, str(snapshot / "integrate_streaming.py"), "--target", str(target), "--backup-dir",
+        self.base = [sys.executable, str(snapshot / "integrate_streaming.py"), "--target", str(target), "--backup-dir",
                      str(backups), "--manifest", str(manifest), "--no-verify", "--no-progress"]
         self.env = {**env, "COLUMNS": "250"}
 
