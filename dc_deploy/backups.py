@@ -227,9 +227,14 @@ class BackupStore:
         except (UnicodeDecodeError, ValueError) as exc:
             why = "is empty" if not raw.strip() else f"is not valid JSON ({exc})"
             return Unreadable(path, f"{META} {why}", read_identity(path))
+        identity = read_identity(path)
         problem = meta_problem(meta, path.name)
+        if problem is None and identity is not None and (identity["sequence"], identity["target"]) != (
+                meta.get("sequence"), meta["target"]):
+            problem = (f"backup.json (sequence {meta.get('sequence')}, target {meta['target']}) disagrees with "
+                       f"{IDENTITY} (sequence {identity['sequence']}, target {identity['target']})")
         if problem is not None:
-            return Unreadable(path, problem, read_identity(path))
+            return Unreadable(path, problem, identity)
         return Backup(path, meta)
 
     def load(self, path: Path) -> Backup | None:

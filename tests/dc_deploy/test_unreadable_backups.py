@@ -136,3 +136,18 @@ def test_prune_leaves_unreadable_backups_alone(phased, tmp_path: Path) -> None:
     doc = cli.json("--prune-backups", "--keep", "0")
     assert doc["unreadable"] == [ids[0]] and ids[0] not in doc["deleted"]  # type: ignore[index]
     assert (tmp_path / "backups" / ids[0]).is_dir()
+
+
+def test_backup_json_disagreeing_with_identity_is_unreadable(phased, tmp_path: Path, target: Path) -> None:
+    """An edited sequence (e.g. to move a backup in the order) is caught: identity.json is written once."""
+    cli, ids, digests = phased
+    meta_path = tmp_path / "backups" / ids[2] / "backup.json"
+    meta = json.loads(meta_path.read_text())
+    meta["sequence"] = 1  # pretend to be the oldest
+    meta_path.write_text(json.dumps(meta))
+    listing = cli.json("--list-backups")
+    bad = next(b for b in listing if b["id"] == ids[2])  # type: ignore[union-attr]
+    assert bad["status"] == "UNREADABLE" and "disagrees" in bad["error"] and bad["sequence"] == 3
+    proc = cli("--restore", ids[1])
+    assert proc.returncode == 6 and ids[2] in proc.stderr, proc.stderr
+    assert tree_digest(target) == digests[3]
