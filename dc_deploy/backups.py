@@ -165,9 +165,18 @@ class BackupStore:
         if not self.root.is_dir():
             return
         tag = self._tag(target)
+        counter_tmp = f".{SEQ_FILE}{TEMP_MARK}"
+        stale: list[str] = []
         for entry in list(os.scandir(self.root)):
             if entry.name.startswith(f".stage-{tag}") or entry.name.startswith(".deleting-"):
                 shutil.rmtree(entry.path, ignore_errors=True)
+            elif entry.name.startswith(counter_tmp) and entry.is_file(follow_symlinks=False):
+                stale.append(entry.path)
+        if stale:  # a counter update cut short; a writer of another target may be mid-update: wait for it
+            with self._sequence_lock():
+                for path in stale:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
         for b in self.for_target(target):
             # a status update (backup.json rewritten atomically) cut short leaves its temp file at the
             # top of any backup, whatever the status it was moving to; only the lock holder writes there

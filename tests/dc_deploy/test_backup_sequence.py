@@ -136,3 +136,13 @@ def test_backup_dir_lock_and_counter_are_not_backups(target: Path, ctx: Context,
     assert ".dc-sequence" in names and ".dc-sequence.lock" in names
     assert len(BackupStore(opts.backup_dir).all()) == 1 and _ids(opts, ctx) == [n for n in names if
                                                                                  n.startswith("backup_")]
+
+
+def test_recovery_removes_the_temp_file_of_an_interrupted_counter_update(target: Path, ctx: Context,
+                                                                         opts: api.Options) -> None:
+    api.integrate(opts, ctx, ["bash-tool"], {})
+    stray = opts.backup_dir / f".{SEQ_FILE}.dc-tmp-4242-deadbeef"
+    stray.write_text("7")
+    bid = api.set_toggles(opts, ctx, {"use_streaming_bash": True}).data["backup_id"]
+    assert not stray.exists()
+    assert BackupStore(opts.backup_dir).get(target, bid).sequence == 2
