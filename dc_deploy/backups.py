@@ -319,13 +319,19 @@ class BackupStore:
         """
         blocking = [u for u in self.unreadable(target) if u.could_follow(target, backup)]
         if blocking:
-            names = ", ".join(f"{u.id} ({u.reason})" for u in blocking)
+            names = ", ".join(f"{u.id} ({u.reason}; " + (f"sequence {u.sequence}, a later transaction of this target)"
+                                                          if u.identity else "target and order unknown)")
+                              for u in blocking)
+            if all(u.identity for u in blocking):
+                hint = ("its transaction cannot be undone without its record: repair its backup.json, or restore a "
+                        "backup newer than it (see 'Unreadable backups' in docs/operations.md)")
+            else:
+                hint = (f"move it out of {self.root} only if it belongs to another target or is older than "
+                        f"{backup.id} (see 'Unreadable backups' in docs/operations.md)")
             raise IntegrityError(
                 f"cannot restore {backup.id}: unreadable backup(s) that may be part of its restore chain: "
-                f"{names}; nothing was changed",
-                hint="repair or move the unreadable backup out of the backup directory only if it is not a later "
-                     "transaction of this target (see 'Unreadable backups' in docs/operations.md)",
-                backup=blocking[0].id, unreadable=[u.id for u in blocking])
+                f"{names}; nothing was changed", hint=hint, backup=blocking[0].id,
+                unreadable=[u.id for u in blocking])
         mine = self.for_target(target)
         later = [b for b in mine if b.order > backup.order]
         return [backup, *(b for b in later if b.status not in UNDONE)]
