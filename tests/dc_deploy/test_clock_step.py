@@ -1,7 +1,13 @@
-"""A real clock step (Debian's ``faketime -f -1d``) between two deploys does not reorder backups."""
+"""A real clock step (Debian's ``faketime``, one day back) between two deploys does not reorder backups.
+
+The step is given as an absolute start time one day before this process's clock (``faketime -f
+"@..."``, which then advances), not as ``-f -1d``: a relative offset is taken from the real clock, so
+under an outer ``faketime`` (the suite is run that way to find date-dependent tests) it would not be
+a step back at all."""
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import shutil
 import subprocess
@@ -22,10 +28,12 @@ def test_second_deploy_one_day_behind(snapshot: Path, manifest: Path, target: Pa
             str(tmp_path / "backups"), "--manifest", str(manifest), "--no-verify", "--no-progress"]
 
     def cli(*args: str, behind: bool = False) -> dict | list:
-        argv = [*base, *args, "--json"]
+        argv, env = [*base, *args, "--json"], cli_env
         if behind:
-            argv = [str(FAKETIME), "-f", "-1d", *argv]
-        proc = subprocess.run(argv, env=cli_env, capture_output=True, text=True, timeout=120)
+            start = _dt.datetime.now(_dt.UTC) - _dt.timedelta(days=1)
+            argv = [str(FAKETIME), "-f", start.strftime("@%Y-%m-%d %H:%M:%S"), *argv]
+            env = {**cli_env, "TZ": "UTC"}
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)
 
