@@ -252,9 +252,9 @@ def set_toggles(opts: Options, ctx: Context, flips: dict[str, bool]) -> Result:
 
 def _restore_plan(target: Path, store: BackupStore, ident: str) -> tuple[Backup, Plan]:
     backup = store.get(target, ident)
-    chain = store.restore_chain(target, backup)
+    chain = store.restore_chain(target, backup)  # refuses (exit 6) if an unreadable backup may belong to it
     for b in chain:
-        store.check(b)  # every hash before touching anything
+        store.check(b)  # every hash of every backup of the chain before touching anything
     current = {rel: file_state(resolve_destination(target, rel)) for rel in restore_states(chain)}
     plan = plan_restore(chain, current, target)
     now = status_mod.installed(target)
@@ -297,13 +297,15 @@ def status(opts: Options, ctx: Context) -> Result:
 
 
 def list_backups(opts: Options, ctx: Context) -> Result:
+    """The target's backups, newest first (by sequence), unreadable ones included as UNREADABLE."""
     target = resolve_target(opts.target)
-    backups = [b.summary() for b in reversed(BackupStore(opts.backup_dir).for_target(target))]
+    backups = [b.summary() for b in reversed(BackupStore(opts.backup_dir).listing(target))]
     try:
         interrupted = _interrupted(target)
     except journal.JournalUnreadableError as exc:  # read-only: show it, with the command that gets out of it
         interrupted = {"message": f"{exc} (hint: {exc.hint})"}
     return Result("list", {"target": str(target), "backup_dir": str(opts.backup_dir), "backups": backups,
+                           "unreadable": [b["id"] for b in backups if b["status"] == "UNREADABLE"],
                            "interrupted": interrupted})
 
 
@@ -313,13 +315,15 @@ def prune(opts: Options, ctx: Context, keep: int) -> Result:
     if opts.dry_run:
         doomed = store.prune_plan(target, keep)
         return Result("prune", {"dry_run": True, "keep": keep, "deleted": [b.id for b in doomed],
-                                "kept": [b.id for b in store.for_target(target) if b not in doomed]})
+                                "kept": [b.id for b in store.for_target(target) if b not in doomed],
+                                "unreadable": [u.id for u in store.unreadable(target)]})
     with target_lock(target, ctx, opts.lock_timeout):
         recovered = transaction.recover(target, store, ctx)
         doomed = store.prune_plan(target, keep)
         store.delete(doomed)
         kept = [b.id for b in store.for_target(target)]
     return Result("prune", {"dry_run": False, "keep": keep, "deleted": [b.id for b in doomed], "kept": kept,
+                            "unreadable": [u.id for u in store.unreadable(target)],
                             "recovered": recovered.as_dict() if recovered else None})
 
 

@@ -4,7 +4,18 @@ A backup holds exactly the paths one transaction touches, as they were before it
 and mode of files, symlink targets, and which paths (and directories) did not exist. Its status
 tells what became of that transaction: INCOMPLETE (running or crashed), COMMITTED, FAILED
 (verification failed, restored from this backup), ROLLED_BACK (interrupted and undone).
+
+Order is never taken from the clock: each backup gets a ``sequence`` number, one higher than any
+other in the backup directory, allocated under a small lock on the backup directory itself (one
+directory may serve several targets, each with its own installer lock) and recorded twice: in
+``backup.json`` and in ``identity.json``, which is written once and never rewritten, so a damaged
+``backup.json`` still tells which target and place in the order it had. Backups written by 1.0.0
+have no sequence; they sort before every sequenced one, by ``created_at`` then id.
+
+A ``backup_*`` directory whose ``backup.json`` cannot be read or is malformed is ``Unreadable``:
+listed as UNREADABLE with the reason, and it blocks every restore whose chain it could be part of.
 """
+
 
 from __future__ import annotations
 
@@ -15,61 +26,34 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from filelock import Timeout, UnixFileLock
+
 from . import failpoints
-from .errors import BackupNotFoundError, DeployError, IntegrityError, UsageError
+from .backup_records import (
+    FILES,
+    IDENTITY,
+    META,
+    STATUSES,
+    UNDONE,
+    Backup,
+    Unreadable,
+    meta_problem,
+    order_key,
+    read_identity,
+)
+from .errors import BackupNotFoundError, DeployError, IntegrityError, LockTimeoutError, UsageError
 from .fsutil import TEMP_MARK, FileState, atomic_copy, atomic_write_bytes, fsync_dir, sha256_file
 
-STATUSES = ("COMMITTED", "FAILED", "ROLLED_BACK", "INCOMPLETE")
-META = "backup.json"
-FILES = "files"
+SEQ_FILE = ".dc-sequence"  # the last sequence number handed out in this backup directory
+SEQ_LOCK = ".dc-sequence.lock"  # guards SEQ_FILE and the publication of a new backup
+SEQ_LOCK_TIMEOUT = 60.0
 
-
-@dataclass
-class Backup:
-    root: Path  # the backup directory (<backup-dir>/<id>)
-    meta: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def id(self) -> str:
-        return str(self.meta["id"])
-
-    @property
-    def status(self) -> str:
-        return str(self.meta.get("status", "INCOMPLETE"))
-
-    @property
-    def files(self) -> dict[str, FileState]:
-        return {p: FileState.from_dict(d) for p, d in self.meta.get("files", {}).items()}
-
-    def stored(self, rel: str) -> Path:
-        return self.root / FILES / rel
-
-    def summary(self) -> dict[str, Any]:
-        m = self.meta
-        files = m.get("files", {})
-        return {
-            "id": self.id,
-            "created_at": m.get("created_at"),
-            "status": self.status,
-            "operation": m.get("operation"),
-            "manifest_version": m.get("manifest_version"),
-            "manifest_versions": m.get("manifest_versions"),
-            "components": m.get("components", []),
-            "files": len(files),
-            "paths": sorted(files),
-            "bytes": m.get("bytes", 0),
-            "reason": m.get("reason"),
-            "user": m.get("user"),
-            "host": m.get("host"),
-            "target": m.get("target"),
-            "restored_from": m.get("restored_from"),
-            "path": str(self.root),
-        }
+__all__ = ["FILES", "IDENTITY", "META", "SEQ_FILE", "SEQ_LOCK", "STATUSES", "Backup", "BackupStore", "Unreadable",
+           "order_key"]
 
 
 class BackupStore:
@@ -83,8 +67,54 @@ class BackupStore:
     def _tag(target: Path) -> str:
         return hashlib.sha256(str(target).encode()).hexdigest()[:12]
 
+    @contextlib.contextmanager
+    def _sequence_lock(self) -> Iterator[None]:
+        """The backup directory's own lock: writers of different targets (different installer locks)
+        may share one backup directory, and each new backup must get a higher number than all others."""
+        path = self.root / SEQ_LOCK
+        if path.is_symlink():
+            raise DeployError(f"lock file {path} is a symlink; refusing to follow it",
+                              hint=f"remove the symlink ({path}) and retry")
+        lock = UnixFileLock(path, timeout=SEQ_LOCK_TIMEOUT, fallback_to_soft=False, preserve_lock_file=True,
+                            mode=0o644)
+        try:
+            lock.acquire()
+        except Timeout as exc:
+            raise LockTimeoutError(f"could not lock the backup directory {self.root} within {SEQ_LOCK_TIMEOUT:g}s",
+                                   hint="another installer holds it; retry when it is done") from exc
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _read_counter(self) -> int:
+        try:
+            value = int((self.root / SEQ_FILE).read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            return 0
+        return max(value, 0)
+
+    def _next_sequence(self) -> int:
+        """One more than the counter file and than any sequence on disk (the counter may be missing,
+        corrupt or older than the directory's content, e.g. restored from a copy). Under ``_sequence_lock``."""
+        highest = self._read_counter()
+        readable, unreadable = self.scan()
+        for b in (*readable, *unreadable):
+            highest = max(highest, b.sequence or 0)
+        seq = highest + 1
+        atomic_write_bytes(self.root / SEQ_FILE, f"{seq}\n".encode(), mode=0o644)
+        return seq
+
     def _publish(self, staging: Path, backup: Backup, stamp: str) -> None:
-        """Rename the staging directory (metadata already inside) to the first free backup id."""
+        """Give the staging directory (metadata inside) the next sequence number and the first free id."""
+        with self._sequence_lock():
+            seq = self._next_sequence()
+            backup.meta["sequence"] = seq
+            identity = {"sequence": seq, "target": backup.meta["target"], "created_at": backup.meta.get("created_at")}
+            atomic_write_bytes(staging / IDENTITY, (json.dumps(identity, indent=2) + "\n").encode(), mode=0o644)
+            self._publish_as(staging, backup, stamp)
+
+    def _publish_as(self, staging: Path, backup: Backup, stamp: str) -> None:
         base = f"backup_{stamp}"
         for n in range(0, 100000):
             name = base if n == 0 else f"{base}_{n:03d}"
@@ -135,9 +165,18 @@ class BackupStore:
         if not self.root.is_dir():
             return
         tag = self._tag(target)
+        counter_tmp = f".{SEQ_FILE}{TEMP_MARK}"
+        stale: list[str] = []
         for entry in list(os.scandir(self.root)):
             if entry.name.startswith(f".stage-{tag}") or entry.name.startswith(".deleting-"):
                 shutil.rmtree(entry.path, ignore_errors=True)
+            elif entry.name.startswith(counter_tmp) and entry.is_file(follow_symlinks=False):
+                stale.append(entry.path)
+        if stale:  # a counter update cut short; a writer of another target may be mid-update: wait for it
+            with self._sequence_lock():
+                for path in stale:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
         for b in self.for_target(target):
             # a status update (backup.json rewritten atomically) cut short leaves its temp file at the
             # top of any backup, whatever the status it was moving to; only the lock holder writes there
@@ -183,21 +222,67 @@ class BackupStore:
         self._write_meta(backup)
 
     # ---- reading ---------------------------------------------------------------------------------
-    def _load(self, path: Path) -> Backup | None:
+    @staticmethod
+    def read_dir(path: Path) -> Backup | Unreadable:
+        """The backup in directory ``path``, or why it cannot be used."""
         try:
-            meta = json.loads((path / META).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            raw = (path / META).read_bytes()
+        except FileNotFoundError:
+            return Unreadable(path, f"{META} is missing", read_identity(path))
+        except OSError as exc:
+            return Unreadable(path, f"{META} cannot be read ({exc.strerror or exc})", read_identity(path))
+        try:
+            meta = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            why = "is empty" if not raw.strip() else f"is not valid JSON ({exc})"
+            return Unreadable(path, f"{META} {why}", read_identity(path))
+        identity = read_identity(path)
+        problem = meta_problem(meta, path.name)
+        if problem is None and identity is not None and (identity["sequence"], identity["target"]) != (
+                meta.get("sequence"), meta["target"]):
+            problem = (f"backup.json (sequence {meta.get('sequence')}, target {meta['target']}) disagrees with "
+                       f"{IDENTITY} (sequence {identity['sequence']}, target {identity['target']})")
+        if problem is not None:
+            return Unreadable(path, problem, identity)
+        return Backup(path, meta)
+
+    def load(self, path: Path) -> Backup | None:
+        """The readable backup at ``path``, else ``None``."""
+        if not path.is_dir():
             return None
-        return Backup(path, meta) if isinstance(meta, dict) and "id" in meta else None
+        found = self.read_dir(path)
+        return found if isinstance(found, Backup) else None
+
+    def scan(self) -> tuple[list[Backup], list[Unreadable]]:
+        """Every ``backup_*`` directory, readable ones and unreadable ones, each list in backup order."""
+        if not self.root.is_dir():
+            return [], []
+        good: list[Backup] = []
+        bad: list[Unreadable] = []
+        for p in self.root.iterdir():
+            if p.name.startswith("backup_") and p.is_dir() and not p.is_symlink():
+                found = self.read_dir(p)
+                (good if isinstance(found, Backup) else bad).append(found)  # type: ignore[arg-type]
+        return sorted(good, key=lambda b: b.order), sorted(bad, key=lambda b: b.order)
 
     def all(self) -> list[Backup]:
-        if not self.root.is_dir():
-            return []
-        found = (self._load(p) for p in self.root.iterdir() if p.name.startswith("backup_") and p.is_dir())
-        return sorted((b for b in found if b), key=lambda b: (str(b.meta.get("created_at", "")), b.id))
+        """Every readable backup, oldest first (by sequence; 1.0.0 backups before all others)."""
+        return self.scan()[0]
 
     def for_target(self, target: Path) -> list[Backup]:
         return [b for b in self.all() if b.meta.get("target") == str(target)]
+
+    def unreadable(self, target: Path | None = None) -> list[Unreadable]:
+        """Unreadable backups (of ``target``: those not proven to belong to another target)."""
+        bad = self.scan()[1]
+        return [u for u in bad if target is None or u.target in (None, str(target))]
+
+    def listing(self, target: Path) -> list[Backup | Unreadable]:
+        """The target's backups and the unreadable ones that may be its, oldest first."""
+        readable, bad = self.scan()
+        mine: list[Backup | Unreadable] = [b for b in readable if b.meta.get("target") == str(target)]
+        mine += [u for u in bad if u.target in (None, str(target))]
+        return sorted(mine, key=lambda b: b.order)
 
     def get(self, target: Path, ident: str) -> Backup:
         mine = self.for_target(target)
@@ -210,22 +295,46 @@ class BackupStore:
         for b in mine:
             if b.id == ident:
                 return b
-        other = self._load(self.root / ident)
-        if other is not None:
+        path = self.root / ident
+        if ident.startswith("backup_") and "/" not in ident and path.is_dir() and not path.is_symlink():
+            other = self.read_dir(path)
+            if isinstance(other, Unreadable):
+                raise IntegrityError(f"backup {ident} is unreadable: {other.reason}; nothing was changed",
+                                     hint="pick another backup with --list-backups (see 'Unreadable backups' in "
+                                          "docs/operations.md)", backup=ident, path=str(path / META))
             raise BackupNotFoundError(f"backup {ident} belongs to {other.meta.get('target')}, not {target}",
                                       hint="pass the matching --target")
         raise BackupNotFoundError(f"no backup {ident!r} of {target} in {self.root}",
                                   hint="list them with --list-backups (and check --backup-dir)")
 
     def restore_chain(self, target: Path, backup: Backup) -> list[Backup]:
-        """``backup`` and every later COMMITTED backup of ``target``, oldest first.
+        """``backup`` and every later backup of ``target`` not known to be undone, oldest first (by sequence).
 
         Restoring ``backup`` means undoing its transaction and every later one that was kept;
-        FAILED and ROLLED_BACK transactions were already undone, so their backups add nothing.
+        FAILED and ROLLED_BACK transactions were already undone, so their backups add nothing. An
+        INCOMPLETE one is kept in the chain: its fate is unknown, and its recorded states are
+        still those of the tree just before it. Any unreadable backup that may be a later one of
+        ``target`` (its identity.json does not prove otherwise) refuses the restore (exit 6):
+        skipping it would leave its transaction's files in the tree.
         """
+        blocking = [u for u in self.unreadable(target) if u.could_follow(target, backup)]
+        if blocking:
+            names = ", ".join(f"{u.id} ({u.reason}; " + (f"sequence {u.sequence}, a later transaction of this target)"
+                                                          if u.identity else "target and order unknown)")
+                              for u in blocking)
+            if all(u.identity for u in blocking):
+                hint = ("its transaction cannot be undone without its record: repair its backup.json, or restore a "
+                        "backup newer than it (see 'Unreadable backups' in docs/operations.md)")
+            else:
+                hint = (f"move it out of {self.root} only if it belongs to another target or is older than "
+                        f"{backup.id} (see 'Unreadable backups' in docs/operations.md)")
+            raise IntegrityError(
+                f"cannot restore {backup.id}: unreadable backup(s) that may be part of its restore chain: "
+                f"{names}; nothing was changed", hint=hint, backup=blocking[0].id,
+                unreadable=[u.id for u in blocking])
         mine = self.for_target(target)
-        later = mine[mine.index(backup) + 1:] if backup in mine else []
-        return [backup, *(b for b in later if b.status == "COMMITTED")]
+        later = [b for b in mine if b.order > backup.order]
+        return [backup, *(b for b in later if b.status not in UNDONE)]
 
     # ---- integrity -------------------------------------------------------------------------------
     def check(self, backup: Backup) -> None:
@@ -247,7 +356,8 @@ class BackupStore:
 
     # ---- pruning -----------------------------------------------------------------------------------
     def prune_plan(self, target: Path, keep: int) -> list[Backup]:
-        """Backups that ``--prune-backups --keep N`` deletes: all but the newest N and the newest COMMITTED."""
+        """Backups that ``--prune-backups --keep N`` deletes: all but the newest N and the newest COMMITTED
+        (newest by sequence). Unreadable backups are never deleted: what they hold is unknown."""
         if keep < 0:
             raise UsageError("--keep must be >= 0", hint="pass --keep N with N >= 0")
         mine = self.for_target(target)

@@ -45,21 +45,24 @@ class Journal:
     new_dirs: list[str] = field(default_factory=list)
     remove_dirs: list[str] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)  # pid, host, command, started_at
+    sequence: int | None = None  # the backup's sequence number (the transaction's place in the order)
 
     def as_dict(self) -> dict[str, Any]:
         return {"format": 1, "txid": self.txid, "operation": self.operation, "state": self.state,
                 "backup_root": self.backup_root, "backup_id": self.backup_id, "entries": self.entries,
-                "new_dirs": self.new_dirs, "remove_dirs": self.remove_dirs, "info": self.info}
+                "new_dirs": self.new_dirs, "remove_dirs": self.remove_dirs, "info": self.info,
+                "sequence": self.sequence}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Journal:
         return cls(d["txid"], d["operation"], d["state"], d["backup_root"], d["backup_id"], list(d["entries"]),
-                   list(d.get("new_dirs", [])), list(d.get("remove_dirs", [])), dict(d.get("info", {})))
+                   list(d.get("new_dirs", [])), list(d.get("remove_dirs", [])), dict(d.get("info", {})),
+                   d.get("sequence"))
 
     def summary(self) -> dict[str, Any]:
         next_step = "finish it" if self.state == "COMMITTED" else "roll it back"
         return {"txid": self.txid, "operation": self.operation, "state": self.state, "backup_id": self.backup_id,
-                "paths": [e["path"] for e in self.entries], **self.info,
+                "sequence": self.sequence, "paths": [e["path"] for e in self.entries], **self.info,
                 "message": f"interrupted {self.operation} transaction {self.txid} found (state {self.state}); "
                            f"the next command that takes the lock will {next_step}"}
 

@@ -12,7 +12,8 @@ from rich.table import Table
 from .api import Result
 from .errors import DeployError
 
-STATUS_STYLE = {"COMMITTED": "green", "FAILED": "red", "ROLLED_BACK": "yellow", "INCOMPLETE": "magenta"}
+STATUS_STYLE = {"COMMITTED": "green", "FAILED": "red", "ROLLED_BACK": "yellow", "INCOMPLETE": "magenta",
+                "UNREADABLE": "bold red"}
 
 
 def _short(sha: str | None) -> str:
@@ -82,14 +83,24 @@ def render(result: Result, console: Console) -> None:
             console.print(f"committed to the target's git repository: {d['git_commit'][:12]}")
     elif kind == "list":
         _interrupted(console, d)
-        table = Table("id", "created (UTC)", "status", "operation", "version", "components", "files", "bytes",
-                      "reason", title=f"backups of {d['target']}", title_justify="left")
+        table = Table("seq", "id", "created (UTC)", "status", "operation", "version", "components", "files",
+                      "bytes", "reason", title=f"backups of {d['target']} (newest first)", title_justify="left")
         for b in d["backups"]:
             style = STATUS_STYLE.get(b["status"], "")
-            table.add_row(b["id"], b["created_at"] or "", f"[{style}]{b['status']}[/]", b["operation"] or "",
+            seq = "-" if b.get("sequence") is None else str(b["sequence"])
+            if b["status"] == "UNREADABLE":
+                table.add_row(seq, escape(b["id"]), b["created_at"] or "?", f"[{style}]UNREADABLE[/]", "", "", "",
+                              "", "", escape(b.get("error") or ""))
+                continue
+            table.add_row(seq, b["id"], b["created_at"] or "", f"[{style}]{b['status']}[/]", b["operation"] or "",
                           b["manifest_version"] or "-", ", ".join(b["components"]), str(b["files"]), str(b["bytes"]),
-                          b["reason"] or "")
+                          escape(b["reason"] or ""))
         console.print(table if d["backups"] else f"no backups of {d['target']} in {d['backup_dir']}")
+        for b in d["backups"]:
+            if b["status"] == "UNREADABLE":
+                console.print(f"[bold red]unreadable[/]: {escape(b['id'])}: {escape(b.get('error') or '')} "
+                              "(restores it may belong to are refused; see 'Unreadable backups' in "
+                              "docs/operations.md)", highlight=False, soft_wrap=True)
     elif kind == "status":
         render_status(d, console)
     elif kind == "repair":

@@ -217,7 +217,7 @@ def run(target: Path, store: BackupStore, ctx: Context, *, operation: str, chang
                       for c in changes],
                      new_dirs, list(remove_dirs or []),
                      {"pid": os.getpid(), "host": ctx.host, "user": ctx.user, "command": ctx.command,
-                      "started_at": ctx.now_iso()})
+                      "started_at": ctx.now_iso()}, sequence=backup.sequence)
         verification: VerifyResult | None = None
         try:
             journal.write(target, jr)
@@ -347,7 +347,7 @@ def recover(target: Path, store: BackupStore, ctx: Context) -> Recovery | None:
         sweep_temps(d)
     if jr is None:
         return None
-    backup = store._load(Path(jr.backup_root))  # noqa: SLF001 - same package
+    backup = store.load(Path(jr.backup_root))
     flips_toggles = any(e["path"] == TOGGLES_PATH for e in jr.entries)
     stored_toggles = _toggle_values(Path(jr.backup_root) / "files" / TOGGLES_PATH) if flips_toggles else None
     if jr.state == "COMMITTED":

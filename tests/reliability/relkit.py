@@ -222,24 +222,26 @@ class Prepared:
     old_toggles: bytes | None = None
 
 
-def _integrate(project: Path, target: Path, backup_dir: Path, manifest: Path, flips: dict[str, bool]) -> str:
+def _integrate(project: Path, target: Path, backup_dir: Path, manifest: Path, flips: dict[str, bool],
+               clock: Any = None) -> str:
     opts = api.Options(target=target, backup_dir=backup_dir, manifest=manifest, verify=False, lock_timeout=10)
-    res = api.integrate(opts, quiet_ctx(project), None, flips)
+    res = api.integrate(opts, quiet_ctx(project, clock=clock), None, flips)
     return str(res.data["backup_id"])
 
 
 def prepare(project: Path, manifests: dict[str, Path], key: str, op: str, where: Path,
-            verify_command: str = "true") -> Prepared:
-    """Build the ``old`` state of (manifest ``key``, operation ``op``) under ``where``."""
+            verify_command: str = "true", clock: Any = None) -> Prepared:
+    """Build the ``old`` state of (manifest ``key``, operation ``op``) under ``where`` (``clock``: the
+    setup's clock, for a test that injects one)."""
     where.mkdir(parents=True, exist_ok=True)
     target, backup_dir = make_target(where), where / "backups"
     common = ["--target", str(target), "--backup-dir", str(backup_dir), "--no-progress", "--lock-timeout", "10"]
     if key == "churn":
-        _integrate(project, target, backup_dir, manifests["churn-v1"], {})
+        _integrate(project, target, backup_dir, manifests["churn-v1"], {}, clock)
     if op == "integrate":
         args = ["--integrate", "--all", "--manifest", str(manifests[key]), "--enable-streaming-file=true", *common]
     else:
-        backup_id = _integrate(project, target, backup_dir, manifests[key], {"use_streaming_bash": True})
+        backup_id = _integrate(project, target, backup_dir, manifests[key], {"use_streaming_bash": True}, clock)
         if op == "restore":
             args = ["--restore", backup_id, *common]
         else:

@@ -89,22 +89,32 @@ def test_missing_backup_object_is_refused(tmp_path: Path, project: tuple[Path, d
 
 
 class _FrozenClock:
+    """One fixed instant, injected into the setup and the burst alike (never mixed with the real clock)."""
+
+    def __init__(self, when: _dt.datetime) -> None:
+        self.when = when
+
     def __call__(self) -> _dt.datetime:
-        return _dt.datetime(2026, 11, 28, 12, 0, 0, tzinfo=_dt.UTC)
+        return self.when
 
 
 @pytest.mark.parametrize("count", [25, pytest.param(100, marks=pytest.mark.slow)])
-def test_many_backups_in_one_second_get_distinct_sorted_ids(count: int, tmp_path: Path,
+@pytest.mark.parametrize("frozen", [_dt.datetime(2026, 11, 28, 12, 0, 0, tzinfo=_dt.UTC),
+                                    _dt.datetime(2099, 1, 1, 0, 0, 0, tzinfo=_dt.UTC)], ids=["2026", "2099"])
+def test_many_backups_in_one_second_get_distinct_sorted_ids(count: int, frozen: _dt.datetime, tmp_path: Path,
                                                                project: tuple[Path, dict[str, Path]]) -> None:
-    """D3: 100 transactions within the same (frozen) second: 100 distinct ids, sorted by creation."""
+    """D3: 100 transactions within the same (frozen) second: 100 distinct ids, listed in creation order."""
     root, manifests = project
-    prep = relkit.prepare(root, manifests, "one", "toggle", tmp_path / "case")
-    ctx = relkit.quiet_ctx(root, clock=_FrozenClock())
+    clock = _FrozenClock(frozen)
+    prep = relkit.prepare(root, manifests, "one", "toggle", tmp_path / "case", clock=clock)
+    ctx = relkit.quiet_ctx(root, clock=clock)
     opts = api.Options(target=prep.target, backup_dir=prep.backup_dir, verify=False)
     ids = [api.set_toggles(opts, ctx, {"use_streaming_file": i % 2 == 0}).data["backup_id"] for i in range(count)]
     assert len(set(ids)) == count and ids == sorted(ids)
-    listed = [b["id"] for b in reversed(api.list_backups(opts, ctx).data["backups"])]
-    assert listed[-count:] == ids
+    listing = list(reversed(api.list_backups(opts, ctx).data["backups"]))
+    assert [b["id"] for b in listing][-count:] == ids
+    seqs = [b["sequence"] for b in listing]
+    assert seqs == list(range(1, count + 2))  # the setup's backup, then the burst, one number each
     for b in BackupStore(prep.backup_dir).all():
         assert json.loads((b.root / "backup.json").read_text())["id"] == b.root.name
 
@@ -138,13 +148,19 @@ def test_backup_ids_unique_under_a_burst_of_processes(procs: int, each: int, tmp
             b.root.rename(tmp_path / f"t{i}" / f"setup-{b.id}")
     running = [subprocess.Popen([sys.executable, "-c", BURST, str(root), str(t), str(shared), str(each)],
                                 stdout=subprocess.PIPE, text=True) for t in targets]
-    ids = []
+    ids, per_process = [], []
     for p in running:
         out, _ = p.communicate(timeout=600)
         assert p.returncode == 0
         ids += out.split()
+        per_process.append(out.split())
     assert len(ids) == procs * each == len(set(ids))
     on_disk = BackupStore(shared).all()
     assert sorted(b.id for b in on_disk) == sorted(ids)
     for b in on_disk:
         assert b.status == "COMMITTED" and b.meta["target"] in {str(t) for t in targets}
+    # one sequence number each, with no gap: allocation is safe across targets (different installer locks)
+    assert sorted(b.sequence or 0 for b in on_disk) == list(range(1, procs * each + 1))
+    for t, made in zip(targets, per_process, strict=True):  # each target's backups listed in the order made
+        mine = [b.id for b in on_disk if b.meta["target"] == str(t)]
+        assert mine == made

@@ -230,7 +230,7 @@ CASES: list[tuple[Any, ...]] = [
     ("restore-latest-none-committed", lambda e: (_backup_meta(lambda m: _set(m, "status", "FAILED"))(e),
                                                  ["--restore", "latest", *e.common])[1], 2, "no COMMITTED backup"),
     ("restore-meta-not-json", lambda e: ((e.backup() / "backup.json").write_text("{oops"),
-                                         ["--restore", e.backup().name, *e.common])[1], 2, "no backup"),
+                                         ["--restore", e.backup().name, *e.common])[1], 6, "is unreadable"),
     ("restore-other-target", _other_target, 2, "belongs to"),
     ("restore-tampered-hash", _backup_meta(_tampered_hash), 6, "corrupt"),
     ("restore-path-traversal", _traversal, 2, "'..'"),
