@@ -19,12 +19,12 @@ from dc_impl.tools.dc_screenshot import (
     StreamingComputerTool20241022,
     StreamingComputerTool20250124,
 )
+from dc_verify.xdisplay import COLOURS
 
 PIL = pytest.importorskip("PIL", reason="Pillow is not installed (pip install '.[screenshot]')")
 from PIL import Image, ImageChops  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
-COLOURS = ["#204080", "#c03030", "#30a050", "#d0b020", "#8040a0"]
 
 
 def rgb(hex_colour: str) -> tuple[int, int, int]:
