@@ -46,9 +46,10 @@ class Pending:
     add: dict[str, float] = field(default_factory=dict)
     hist: dict[str, list[float]] = field(default_factory=dict)   # bucket counts..., +Inf count, sum
     set: dict[str, float] = field(default_factory=dict)
+    replace: dict[str, dict[str, float]] = field(default_factory=dict)  # metric name -> all its series
 
     def __bool__(self) -> bool:
-        return bool(self.add or self.hist or self.set)
+        return bool(self.add or self.hist or self.set or self.replace)
 
     def inc(self, key: str, value: float) -> None:
         self.add[key] = self.add.get(key, 0.0) + value
@@ -114,6 +115,10 @@ class TextfileStore:
 
     def _merge(self, state: dict[str, Any], pending: Pending) -> None:
         series = state["series"]
+        for name, values in pending.replace.items():
+            for key in [k for k in series if split_key(k)[0] == name]:
+                del series[key]
+            series.update({key: {"v": value} for key, value in values.items()})
         for key, value in pending.add.items():
             series[key] = {"v": float(series.get(key, {}).get("v", 0.0)) + value}
         for key, value in pending.set.items():
