@@ -51,3 +51,26 @@ def test_metrics_dir_option_beats_the_environment(tmp_path: Path) -> None:
     assert metrics_dir(None, {}) is None
     assert metrics_dir(None, {"DC_METRICS_DIR": str(tmp_path)}) == tmp_path
     assert metrics_dir(tmp_path / "x", {"DC_METRICS_DIR": str(tmp_path)}) == tmp_path / "x"
+
+
+def test_status_summary_quantiles_and_totals(tmp_path: Path) -> None:
+    from dc_deploy.metrics_summary import quantile, render_lines, summarize
+    from dc_impl.metrics import Recorder
+
+    assert summarize(tmp_path) is None
+    rec = Recorder(tmp_path)
+    for i in range(100):  # TTFT 0.01 .. 1.00 s
+        rec.request(duration_s=2.0, ttft_s=(i + 1) / 100, usage={"input_tokens": 10, "output_tokens": 1},
+                    flush=False)
+    rec.tool_call("bash", "ok", 1.5)
+    rec.retry(3)
+    rec.flush()
+    record(tmp_path, DeployOutcome("1.1.0", TOGGLES, False, 1.0, rolled_back=True))
+    s = summarize(tmp_path)
+    assert s is not None and s["requests"] == 100 and s["tokens"] == {"input": 1000, "output": 100}
+    assert s["ttft_p50_s"] == pytest.approx(0.5, abs=0.1) and s["ttft_p95_s"] == pytest.approx(0.95, abs=0.2)
+    assert s["tools"] == {"bash": {"calls": 1, "seconds": 1.5}} and s["retries"] == 3 and s["rollbacks"] == 1
+    text = "\n".join(render_lines(s))
+    assert "p50" in text and "bash 1 calls" in text and "rollbacks 1" in text
+    assert quantile(0.5, (1.0, 2.0), [0, 0, 0, 0]) is None
+    assert quantile(0.5, (1.0, 2.0), [0, 0, 4, 9]) == 2.0  # all in +Inf: the highest bound
