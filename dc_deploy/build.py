@@ -40,6 +40,7 @@ COMPONENT_SPECS: tuple[ComponentSpec, ...] = (
         "core", "dc_impl package init, compat types, toggles reader and schema", 0, (),
         ("dc_impl/__init__.py", "dc_impl/_compat.py", "dc_impl/toggles.py",
          "dc_impl/feature_toggles.schema.json", "dc_impl/tools/__init__.py"),
+        ("dc_impl/metrics/*.py",),
     ),
     ComponentSpec(
         "loop-hook", f"dc_impl/hook.py and the managed block in {LOOP_FILE}", 0, ("core",),

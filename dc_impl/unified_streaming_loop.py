@@ -60,6 +60,7 @@ from ._loop_history import (
     results_message,
 )
 from ._loop_tools import ToolRunner, ToolSet, beta_flag_for, resolve_tool_set
+from .metrics.loop_sink import LOOP_RECORDS_TOOLS, with_metrics
 from .stream_accumulator import (
     BlockClosed,
     InputAppended,
@@ -417,7 +418,8 @@ async def sampling_loop(
         betas.append(host.TOKEN_EFFICIENT_TOOLS_BETA_FLAG)
     if interleaved:
         betas.append(host.INTERLEAVED_THINKING_BETA_FLAG)
-    emit = safe_emitter(stream_callback)
+    emit = with_metrics(safe_emitter(stream_callback))
+    records = LOOP_RECORDS_TOOLS.set(True)  # the loop records tool calls from its events (tool tasks inherit it)
     runner = ToolRunner(toolset.tools, emit or (lambda e: None), concurrency=tool_concurrency)
     params = {"model": model, "provider": provider, "system_prompt_suffix": system_prompt_suffix,
               "messages": messages, "output_callback": output_callback, "tool_output_callback": tool_output_callback,
@@ -437,6 +439,7 @@ async def sampling_loop(
         loop.heal(f"the loop failed ({type(exc).__name__})")
         raise
     finally:
+        LOOP_RECORDS_TOOLS.reset(records)
         await runner.aclose(close_tools=toolset.owned)
 
 
