@@ -19,6 +19,8 @@ FWXGA targets) as upstream's ``ComputerTool20241022`` / ``ComputerTool20250124``
   (with elapsed ms and bytes).
 * ``WIDTH``/``HEIGHT`` unset: 1024x768 instead of upstream's bare ``AssertionError`` at construction.
 * No reachable X display: one ``ToolError`` saying so, not a traceback.
+* A move to where the pointer already is does not hang: upstream's ``mousemove --sync X Y`` waits
+  about 15 s for a motion event that never comes; we drop ``--sync`` in exactly that case.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import asyncio
 import base64
 import inspect
 import os
+import re
 import shutil
 import time
 import weakref
@@ -43,6 +46,7 @@ from .screenshot.settle import SettleConfig, wait_until_settled
 
 __all__ = ["ScreenProgress", "StreamingComputerTool20241022", "StreamingComputerTool20250124"]
 
+_SYNC_MOVE = re.compile(r"mousemove --sync (\d+) (\d+)")
 DEFAULT_WIDTH = 1024
 DEFAULT_HEIGHT = 768
 X11_SOCKET_DIR = "/tmp/.X11-unix"  # noqa: S108 - the X server's fixed socket directory
@@ -174,7 +178,7 @@ class _StreamingComputerTool(BaseAnthropicTool):
         outputs: list[str] = []
         errors: list[str] = []
         for command in plan.commands:
-            _rc, out, err = await run_command(command)
+            _rc, out, err = await run_command(await self._unsynced_if_there(command))
             outputs.append(out)
             errors.append(err)
         output, error = "".join(outputs), "".join(errors)
@@ -192,6 +196,18 @@ class _StreamingComputerTool(BaseAnthropicTool):
             await self._settle(plan.action, capture, before, t0)
         shot = await self._shoot(plan.action, capture, t0)
         return ToolResult(output=output, error=error, base64_image=base64.b64encode(shot.png).decode())
+
+    async def _unsynced_if_there(self, command: str) -> str:
+        """Upstream's ``mousemove --sync X Y`` waits for a motion event that never comes when the pointer
+        is already at X,Y (xdotool gives up after about 15 s); drop ``--sync`` in exactly that case."""
+        match = _SYNC_MOVE.search(command)
+        if match is None:
+            return command
+        _rc, out, _err = await run_command(f"{self.xdotool} getmouselocation --shell")
+        here = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        if (here.get("X"), here.get("Y")) == (match.group(1), match.group(2)):
+            return command[:match.start()] + f"mousemove {match.group(1)} {match.group(2)}" + command[match.end():]
+        return command
 
     async def _settle(self, action: str, capture: InProcessCapture | ProgramCapture, before: bytes | None,
                       t0: float) -> None:

@@ -154,3 +154,27 @@ async def test_cursor_position_and_type_work_on_the_real_display(xapp) -> None:
         tool.close()
     assert pos.output == "X=123,Y=45" and pos.base64_image is None
     assert typed.base64_image and not typed.error
+
+
+async def test_a_click_where_the_pointer_already_is_does_not_hang(xapp) -> None:
+    """Upstream's ``mousemove --sync`` to the pointer's own position waits ~15 s for a motion event."""
+    xapp("--delay-ms", "50")
+    tool = StreamingComputerTool20250124()
+    try:
+        await tool(action="mouse_move", coordinate=[222, 333])
+        t0 = time.monotonic()
+        result = await tool(action="left_click", coordinate=[222, 333])
+        took = time.monotonic() - t0
+    finally:
+        tool.close()
+    assert result.base64_image and not result.error
+    assert took < 2.0 + 3.0  # the cap plus slack, far below xdotool's ~15 s wait
+
+
+def test_verification_checks_the_screenshot_tool(xdisplay) -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "verify_streaming.py"), "--check", "screenshot", "--json"],
+                          capture_output=True, text=True, timeout=180, cwd=ROOT)
+    doc = __import__("json").loads(proc.stdout)
+    assert proc.returncode == 0 and doc["passed"], doc
+    assert {c["name"]: c["status"] for c in doc["checks"]} == {"screenshot_settle": "pass",
+                                                                 "screenshot_capture": "pass"}
