@@ -17,6 +17,7 @@ from rich.markup import escape
 from . import api, launch, render, repair, transaction
 from .build import SELECTION_FLAGS
 from .context import Context
+from .deploy_metrics import metrics_dir
 from .errors import DeployError, ExitCode, UsageError, exit_code_for, filesystem_error
 from .toggle_store import FLAG_TO_FEATURE, parse_bool
 from .verifyrun import ENV_COMMAND as ENV_VERIFY_COMMAND
@@ -184,6 +185,8 @@ def _toggle_options(f):  # type: ignore[no-untyped-def]
 @click.option("--no-verify", is_flag=True, help="Skip the verification run.")
 @click.option("--python", metavar="PATH", help="The interpreter that runs the agent (e.g. /opt/venv/bin/python); "
               "verification runs there. Recorded in the receipt by --integrate and reused when not given.")
+@click.option("--metrics-dir", metavar="DIR", help="Write deploy metrics (claude_dc_deploy.prom) for node_exporter's "
+              "textfile collector here [default: $DC_METRICS_DIR; unset: none].")
 @click.option("--verify-timeout", type=float, default=api.DEFAULT_VERIFY_TIMEOUT, show_default=True, metavar="S")
 @click.option("--lock-timeout", type=float, default=api.DEFAULT_LOCK_TIMEOUT, show_default=True, metavar="S")
 @click.option("--on-drift", type=click.Choice(["fail", "overwrite", "keep"]), default="fail", show_default=True,
@@ -206,6 +209,7 @@ def cli(**params: object) -> None:
     ctx = Context(progress=not params["no_progress"] and not as_json, debug=debug)
     if os.environ.get(ENV_PROJECT_ROOT):
         ctx.project_root = Path(os.environ[ENV_PROJECT_ROOT]).resolve()
+    ctx.metrics_dir = metrics_dir(params["metrics_dir"] or None, ctx.environ)  # type: ignore[arg-type]
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     seen: dict[str, str] = {}
     try:

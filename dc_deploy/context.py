@@ -44,6 +44,7 @@ class Context:
     progress: bool = True
     debug: bool = False
     agent_python: str | None = None  # the interpreter verification runs the agent loop in (None: ours)
+    metrics_dir: Path | None = None  # where deploy metrics go (--metrics-dir / DC_METRICS_DIR); None: nowhere
 
     def now_iso(self) -> str:
         return self.clock().astimezone(_dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -14,9 +14,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dc_impl.metrics.definitions import DEPLOY
 from dc_impl.metrics.store import Pending, TextfileStore, series_key
+
+if TYPE_CHECKING:
+    from .context import Context
 
 ENV_DIR = "DC_METRICS_DIR"
 DEPLOY_FILE = "claude_dc_deploy"
@@ -68,3 +72,37 @@ def record(directory: Path, outcome: DeployOutcome) -> Path:
     store = TextfileStore(directory, DEPLOY_FILE, DEPLOY)
     store.flush(pending_for(outcome))
     return store.prom
+
+
+def record_target(ctx: Context, target: Path, *, succeeded: bool, verify_s: float | None = None,
+                  rolled_back: bool = False) -> None:
+    """Record what ``target`` holds now (its receipt's version, its toggles) after a command.
+
+    ``ctx`` is the installer's ``Context`` (its ``metrics_dir``, clock and log). Never raises: a
+    missing ``prometheus_client`` or an unwritable directory is one warning line.
+    """
+    import json
+
+    from .receipt import read_receipt
+
+    directory = ctx.metrics_dir
+    if directory is None:
+        return
+    try:
+        receipt = read_receipt(target)
+    except Exception:  # noqa: BLE001 - a damaged receipt: nothing of ours is known to be deployed
+        receipt = None
+    try:
+        raw = json.loads((target / "dc_impl" / "feature_toggles.json").read_text(encoding="utf-8"))
+        toggles = {k: v for k, v in raw.items() if isinstance(v, bool)} if isinstance(raw, dict) else {}
+    except (OSError, ValueError):
+        toggles = {}
+    outcome = DeployOutcome(getattr(receipt, "version", None), toggles, succeeded,
+                            ctx.clock().timestamp(), verify_s, rolled_back)
+    try:
+        record(Path(directory), outcome)
+    except ImportError:
+        ctx.log("[yellow]warning[/]: no deploy metrics: prometheus_client is not installed "
+                "(pip install 'claude-dc-streaming[metrics]')")
+    except OSError as exc:
+        ctx.log(f"[yellow]warning[/]: no deploy metrics: cannot write {directory}: {exc.strerror or exc}")

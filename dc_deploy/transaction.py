@@ -28,6 +28,7 @@ from typing import Any
 from . import failpoints, journal
 from .backups import Backup, BackupStore
 from .context import Context
+from .deploy_metrics import record_target
 from .errors import DeployError, IntegrityError, Interrupted, VerificationFailedError, filesystem_error
 from .fsutil import (
     FileState,
@@ -250,6 +251,8 @@ def run(target: Path, store: BackupStore, ctx: Context, *, operation: str, chang
             store.set_status(backup, "COMMITTED", committed_at=ctx.now_iso())
             journal.remove(target)
             failpoints.hit("after_commit")
+            record_target(ctx, target, succeeded=True,
+                          verify_s=verification.duration_s if verification is not None else None)
         except BaseException as exc:
             guard.armed = False
             if guard.committed:  # failing after the commit point: the change stays; recovery finishes it
@@ -266,6 +269,8 @@ def run(target: Path, store: BackupStore, ctx: Context, *, operation: str, chang
                                   "rolled back", signum=guard.pending) from exc
             if isinstance(exc, VerificationFailedError):
                 exc.data["verification"] = verification.as_dict() if verification else None
+                record_target(ctx, target, succeeded=False, rolled_back=True,
+                              verify_s=verification.duration_s if verification is not None else None)
             if isinstance(exc, OSError):
                 raise filesystem_error(exc, f"{operation} failed",
                                        f"; every change was rolled back from {backup.id}") from exc
