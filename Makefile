@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: test demo demo-ui bench reliability lint clean
+.PHONY: test demo demo-ui metrics-demo bench reliability lint clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ demo: $(VENV)/.stamp-run
 
 demo-ui: $(VENV)/.stamp-ui
 	$(PY) -m dc_verify.demo_ui
+
+# node_exporter and Prometheus (Debian packages prometheus-node-exporter, prometheus) on 127.0.0.1
+metrics-demo: $(VENV)/.stamp-test
+	$(PY) -m dc_verify.metrics_demo
 
 bench: $(VENV)/.stamp-test
 	$(PY) -m bench
