@@ -29,6 +29,7 @@ from .manifest import (
     resolve_destination,
     verify_sources,
 )
+from .metrics_summary import summarize
 from .plan import Plan, gather_state, plan_integrate, plan_restore, plan_toggles, restore_states
 from .receipt import Receipt
 
@@ -293,7 +294,9 @@ def restore(opts: Options, ctx: Context, ident: str) -> Result:
 
 def status(opts: Options, ctx: Context) -> Result:
     target = resolve_target(opts.target)
-    return Result("status", status_mod.collect(target, BackupStore(opts.backup_dir)))
+    data = status_mod.collect(target, BackupStore(opts.backup_dir))
+    data["metrics"] = summarize(ctx.metrics_dir) if ctx.metrics_dir is not None else None
+    return Result("status", data)
 
 
 def list_backups(opts: Options, ctx: Context) -> Result:

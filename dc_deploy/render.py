@@ -11,6 +11,7 @@ from rich.table import Table
 
 from .api import Result
 from .errors import DeployError
+from .metrics_summary import render_lines as render_metric_lines
 
 STATUS_STYLE = {"COMMITTED": "green", "FAILED": "red", "ROLLED_BACK": "yellow", "INCOMPLETE": "magenta",
                 "UNREADABLE": "bold red"}
@@ -149,6 +150,9 @@ def render_status(d: dict[str, Any], console: Console) -> None:
     lb = d.get("last_backup")
     console.print(f"last backup: {lb['id']} {lb['status']} ({lb['operation']}, {lb['created_at']})" if lb
                   else "last backup: none")
+    if d.get("metrics"):
+        for line in render_metric_lines(d["metrics"]):
+            console.print(line, markup=False, highlight=False)
 
 
 def render_error(exc: DeployError, err: Console) -> None:

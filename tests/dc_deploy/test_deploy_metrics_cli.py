@@ -65,3 +65,16 @@ def test_deploy_flip_and_failed_verification_are_recorded(tmp_path: Path, snapsh
     assert got[("claude_dc_deploy_info", (("version", version),))] == 1
     assert not [k for k in got if k[0] == "claude_dc_deploy_info" and dict(k[1])["version"] == "9.9.9"]
     assert got[("claude_dc_deploy_last_success_timestamp_seconds", ())] == first_success
+    # --status summarises what it finds there (agent metrics from a process using the same directory)
+    from dc_impl.metrics import Recorder
+
+    rec = Recorder(metrics)
+    rec.request(duration_s=1.0, ttft_s=0.2, usage={"input_tokens": 50, "output_tokens": 7})
+    rec.tool_call("bash", "ok", 0.5)
+    doc = __import__("json").loads(cli(snapshot, "--status", "--json", *common, env=env).stdout)
+    assert doc["metrics"]["rollbacks"] == 1 and doc["metrics"]["tokens"] == {"input": 50, "output": 7}
+    assert doc["metrics"]["tools"]["bash"]["calls"] == 1 and doc["metrics"]["ttft_p50_s"] is not None
+    text = cli(snapshot, "--status", *common, env=env).stdout
+    assert "time to first token p50" in text and "automatic rollbacks 1" in text
+    no_metrics = {k: v for k, v in env.items() if k != "DC_METRICS_DIR"}
+    assert __import__("json").loads(cli(snapshot, "--status", "--json", *common, env=no_metrics).stdout)["metrics"] is None
