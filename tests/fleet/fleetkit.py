@@ -32,7 +32,9 @@ PYTHON = sys.executable
 BIN = Path(sys.executable).parent
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "tests")
 BROKEN_TOOL = "dc_impl/tools/dc_bash.py"
-TOGGLES = {"use_streaming_bash": True, "use_streaming_thinking": "yes"}  # "yes": Ansible's bool filter
+# toggles whose verification checks are quick (the bash and loop checks take seconds per host);
+# "yes" goes through Ansible's bool filter
+TOGGLES = {"use_streaming_thinking": True, "use_streaming_screenshot": "yes"}
 
 
 def tool(name: str) -> str:
@@ -163,7 +165,8 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def ansible_env(fleet: Fleet, **extra: str) -> dict[str, str]:
     home = fleet.root / ".ansible"
-    return clean_env(ANSIBLE_HOME=str(home), ANSIBLE_LOCAL_TEMP=str(home / "tmp"),
+    return clean_env(ANSIBLE_CONFIG=str(PLAYBOOKS / "ansible.cfg"), ANSIBLE_HOME=str(home),
+                     ANSIBLE_LOCAL_TEMP=str(home / "tmp"),
                      ANSIBLE_REMOTE_TEMP=str(home / "remote-tmp"), **extra)
 
 
@@ -182,6 +185,27 @@ def run_playbook(fleet: Fleet, playbook: str, extra_vars: dict[str, Any], *args:
     output = proc.stdout + proc.stderr
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
     return Run(proc.returncode, output, parse_recap(output), summary, time.monotonic() - t0)
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (read from /proc; the Ansible workers and the installers
+    they start run in sessions of their own, so a process-group kill would miss them)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        cur = todo.pop()
+        out.append(cur)
+        todo.extend(children.get(cur, []))
+    return out
 
 
 def play_starts(output: str, name: str) -> int:

@@ -44,7 +44,7 @@ def test_check_mode_runs_a_dry_run_and_changes_nothing(fleet: Fleet, release: Pa
     assert not any((fleet.target(h) / LOCK_NAME).exists() for h in fleet.hosts), "a dry run took the lock"
     # the installer really ran (with --dry-run) on every host, and its plan is shown
     assert "create dc_impl/receipt.json" in run.output
-    assert "toggle use_streaming_bash: false -> true" in run.output
+    assert "toggle use_streaming_thinking: false -> true" in run.output
     for h in fleet.hosts:
         r = run.hosts()[h]
         assert r["dry_run"] is True and r["rc"] == 0, r
@@ -66,8 +66,8 @@ def test_rollout_with_toggles_reaches_every_host_in_canary_batches(fleet: Fleet,
         receipt = json.loads((fleet.target(h) / "dc_impl" / "receipt.json").read_text())
         toggles = json.loads((fleet.target(h) / "dc_impl" / "feature_toggles.json").read_text())
         assert receipt["version"] == "1.0.0"
-        assert toggles["use_streaming_bash"] is True and toggles["use_streaming_thinking"] is True
-        assert toggles["use_streaming_file"] is False
+        assert toggles["use_streaming_thinking"] is True and toggles["use_streaming_screenshot"] is True
+        assert toggles["use_streaming_bash"] is False
         backups = fleet.backups(h)
         assert list(backups.values()) == ["COMMITTED"]
         r = run.hosts()[h]

@@ -1,0 +1,95 @@
+"""A rollout killed in the middle of a batch, then run again: every host ends old or new, never mixed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import fleetkit
+from fleetkit import TOGGLES, Fleet
+
+
+def _freeze_and_kill(pid: int) -> list[int]:
+    """SIGSTOP the whole tree under ``pid`` until no new process appears, then SIGKILL all of it."""
+    stopped: set[int] = set()
+    while True:
+        found = [p for p in fleetkit.descendants(pid) if p not in stopped]
+        if not found:
+            break
+        for p in found:
+            try:
+                os.kill(p, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass
+            stopped.add(p)
+    for p in stopped:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return sorted(stopped)
+
+
+def _gone(pids: list[int], timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = []
+        for p in pids:
+            try:
+                with open(f"/proc/{p}/stat", encoding="utf-8") as fh:
+                    if fh.read().rsplit(")", 1)[1].split()[0] != "Z":
+                        alive.append(p)
+            except OSError:
+                pass
+        if not alive:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_kill_during_a_batch_then_rerun_leaves_every_host_old_or_new(tmp_path: Path, release: Path) -> None:
+    fleet: Fleet = fleetkit.make_fleet(tmp_path, 5)
+    old = fleet.stable_digests()
+    extra = {"dc_installer": fleetkit.installer(release), "dc_toggles": TOGGLES}
+    last_batch = fleet.hosts[2:]  # serial [1, "25%", "100%"]: host1, host2, then host3-5 together
+    proc = subprocess.Popen(fleetkit.playbook_argv(fleet, "rollout.yml", extra), cwd=tmp_path,
+                            env=fleetkit.ansible_env(fleet), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while not [h for h in last_batch if h in fleet.journals()]:  # an installer of batch 3 is mid-transaction
+            assert proc.poll() is None, "the rollout ended before the last batch was caught mid-transaction"
+            assert time.monotonic() < deadline, "no transaction of the last batch seen"
+            time.sleep(0.01)
+        killed = _freeze_and_kill(proc.pid)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    assert _gone(killed), "processes of the killed rollout survived"
+    interrupted = fleet.journals()
+    assert interrupted and set(interrupted) <= set(last_batch), interrupted  # the kill hit mid-transaction
+
+    # hosts without a journal are old or new; an interrupted one is old as soon as any command takes its lock
+    new = fleetkit.stable_digest(fleet.target("host1"))
+    assert new != old["host1"] and fleetkit.stable_digest(fleet.target("host2")) == new
+    states = {h: "old" if d == old[h] else "new" if d == new else "interrupted" if h in interrupted else "mixed"
+              for h, d in fleet.stable_digests().items()}
+    assert "mixed" not in states.values(), states
+
+    run = fleetkit.run_playbook(fleet, "rollout.yml", extra)
+    assert run.rc == 0, run.output
+    assert fleet.stable_digests() == {h: new for h in fleet.hosts}
+    assert fleet.journals() == []
+    assert {h: c["changed"] for h, c in run.recap.items()} == {h: int(states[h] != "new") for h in fleet.hosts}
+    for h in fleet.hosts:
+        statuses = list(fleet.backups(h).values())
+        assert statuses.count("COMMITTED") == 1, statuses
+        recovered = run.hosts()[h]["recovered"]
+        if h in interrupted:  # the rerun's installer rolled the killed transaction back, then deployed
+            assert recovered and recovered.startswith("rolled back the interrupted integrate"), recovered
+            assert "ROLLED_BACK" in statuses
+        else:
+            assert recovered is None
