@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import fleetkit
+import pytest
 from fleetkit import TOGGLES, Fleet
 
 
@@ -50,6 +51,7 @@ def _gone(pids: list[int], timeout: float = 10) -> bool:
     return False
 
 
+@pytest.mark.reliability
 def test_kill_during_a_batch_then_rerun_leaves_every_host_old_or_new(tmp_path: Path, release: Path) -> None:
     fleet: Fleet = fleetkit.make_fleet(tmp_path, 5)
     old = fleet.stable_digests()
@@ -78,7 +80,11 @@ def test_kill_during_a_batch_then_rerun_leaves_every_host_old_or_new(tmp_path: P
     states = {h: "old" if d == old[h] else "new" if d == new else "interrupted" if h in interrupted else "mixed"
               for h, d in fleet.stable_digests().items()}
     assert "mixed" not in states.values(), states
+    _rerun_finishes(fleet, extra, old, new, states, interrupted)
 
+
+def _rerun_finishes(fleet: Fleet, extra: dict[str, object], old: dict[str, object], new: dict[str, object],
+                    states: dict[str, str], interrupted: list[str]) -> None:
     run = fleetkit.run_playbook(fleet, "rollout.yml", extra)
     assert run.rc == 0, run.output
     assert fleet.stable_digests() == {h: new for h in fleet.hosts}
@@ -93,3 +99,40 @@ def test_kill_during_a_batch_then_rerun_leaves_every_host_old_or_new(tmp_path: P
             assert "ROLLED_BACK" in statuses
         else:
             assert recovered is None
+
+
+@pytest.mark.slow
+@pytest.mark.reliability
+def test_ctrl_c_during_a_batch_rolls_the_running_hosts_back_then_rerun_finishes(tmp_path: Path,
+                                                                                release: Path) -> None:
+    """SIGINT to ansible-playbook (Ctrl-C): Ansible signals its workers' process groups, the installers
+    running there roll their hosts back themselves (no journal is left), the rerun deploys."""
+    fleet: Fleet = fleetkit.make_fleet(tmp_path, 5)
+    old = fleet.stable_digests()
+    extra = {"dc_installer": fleetkit.installer(release), "dc_toggles": TOGGLES}
+    last_batch = fleet.hosts[2:]
+    proc = subprocess.Popen(fleetkit.playbook_argv(fleet, "rollout.yml", extra), cwd=tmp_path,
+                            env=fleetkit.ansible_env(fleet), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while not (running := [h for h in last_batch if h in fleet.journals()]):
+            assert proc.poll() is None and time.monotonic() < deadline, "no transaction of the last batch seen"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0
+    deadline = time.monotonic() + 60
+    while fleet.journals() and time.monotonic() < deadline:  # the installers finish their rollback
+        time.sleep(0.05)
+    assert fleet.journals() == []
+    new = fleetkit.stable_digest(fleet.target("host1"))
+    states = {h: "old" if d == old[h] else "new" if d == new else "mixed" for h, d in fleet.stable_digests().items()}
+    assert "mixed" not in states.values(), states
+    rolled_back = [h for h in running if "ROLLED_BACK" in fleet.backups(h).values()]
+    assert rolled_back, {h: fleet.backups(h) for h in running}
+    assert all(states[h] == "old" for h in rolled_back), states
+    _rerun_finishes(fleet, extra, old, new, states, [])
