@@ -138,3 +138,18 @@ def test_bad_variables_stop_the_canary_before_anything_runs(fleet: Fleet, releas
     assert "unknown: no-such" in run.output
     assert set(run.recap) == {"host1"}
     assert fleet.digests() == before
+
+
+def test_unreachable_canary_fails_and_stops_the_rollout(tmp_path: Path, release: Path) -> None:
+    """A host Ansible cannot reach counts as a failed host (Ansible alone would not count it against
+    max_fail_percentage): the rollout stops and the hosts of later batches are untouched."""
+    fleet = fleetkit.make_fleet(tmp_path, 3)
+    with fleet.inventory.open("a") as fh:  # nothing listens on port 1: connection refused at once
+        fh.write("\n[fleet]\nhost1 ansible_connection=ssh ansible_host=127.0.0.1 ansible_port=1\n")
+    before = fleet.digests()
+    run = fleetkit.run_playbook(fleet, "rollout.yml", _vars(release))
+    assert run.rc != 0
+    assert run.hosts()["host1"]["outcome"] == "unreachable", run.hosts()
+    assert run.hosts()["host2"] == run.hosts()["host3"] == {"outcome": "not reached (untouched)"}
+    assert fleetkit.play_starts(run.output, ROLLOUT) == 1
+    assert fleet.digests() == before and not any(fleet.backups(h) for h in fleet.hosts)
