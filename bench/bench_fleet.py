@@ -6,7 +6,7 @@ default batches (`serial: [1, "25%", "100%"]`), the real installer and its verif
 use_streaming_thinking and use_streaming_screenshot: receipt, import and toggle checks). The baseline of a
 forks-5 rollout is the forks-1 rollout of the same fleet size; the baseline of the per-host cost is the
 installer alone (same command line, run directly, median of 3 fresh targets). A second, identical rollout
-(nothing to do) measures what Ansible itself costs.
+(nothing to do) measures what Ansible itself costs. Rollout times are the fastest of 2 runs.
 
     python -m bench fleet          # print only
     python -m bench.bench_fleet    # and rewrite the "## fleet" section of docs/benchmarks.md
@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "tests" / "fleet"))  # the fleet tests' machinery:
 import fleetkit  # noqa: E402
 
 SIZES, FORKS = (5, 10, 20), (1, 5)
+REPEAT = int(os.environ.get("BENCH_FLEET_REPEAT", "2"))  # fastest of N: the machine may be shared
 QUICK_SIZES, QUICK_FORKS = (2, 4), (1, 2)
 
 
@@ -50,8 +51,13 @@ def _installer_alone(release: Path, where: Path, repeat: int = 3) -> tuple[float
     return statistics.median(fresh), statistics.median(again)
 
 
-def _rollout(release: Path, where: Path, hosts: int, forks: int) -> tuple[float, float, int]:
-    """(first rollout s, second identical rollout s, batches) for `hosts` fresh hosts."""
+def _rollout(release: Path, where: Path, hosts: int, forks: int, repeat: int) -> tuple[float, float, int]:
+    """Fastest of `repeat` (first rollout s, second identical rollout s, batches) on `hosts` fresh hosts."""
+    runs = [_rollout_once(release, where / f"r{i}", hosts, forks) for i in range(repeat)]
+    return min(r[0] for r in runs), min(r[1] for r in runs), runs[0][2]
+
+
+def _rollout_once(release: Path, where: Path, hosts: int, forks: int) -> tuple[float, float, int]:
     fleet = fleetkit.make_fleet(where, hosts)
     env = fleetkit.ansible_env(fleet, ANSIBLE_FORKS=str(forks))
     extra = {"dc_installer": fleetkit.installer(release), "dc_toggles": fleetkit.TOGGLES}
@@ -73,7 +79,7 @@ def measure(quick: bool) -> dict[str, object]:
         runs = []
         for n in sizes:
             for f in forks:
-                first, second, batches = _rollout(release, root / f"fleet-{n}-{f}", n, f)
+                first, second, batches = _rollout(release, root / f"fleet-{n}-{f}", n, f, 1 if quick else REPEAT)
                 runs.append({"hosts": n, "forks": f, "rollout_s": round(first, 2), "noop_s": round(second, 2),
                              "batches": batches})
     return {"installer_s": round(alone, 2), "installer_noop_s": round(alone_noop, 2), "runs": runs,
@@ -115,8 +121,16 @@ def write_section(m: dict[str, object]) -> None:
     for r in runs:
         lines.append(f"| {r['hosts']} | {r['forks']} | {r['batches']} | {r['rollout_s']:.1f} | "
                      f"{r['rollout_s'] / r['hosts']:.2f} | {r['noop_s']:.1f} |")
+    lo = min(r["forks"] for r in runs)
+    big = max((r for r in runs if r["forks"] == lo), key=lambda r: r["hosts"])
+    share = big["rollout_s"] / big["hosts"] - m["installer_s"]  # type: ignore[operator]
     lines += ["", f"Per-host installer time, run directly (no Ansible): {m['installer_s']:.2f} s for a deploy with "
-              f"verification, {m['installer_noop_s']:.2f} s for a run with nothing to do (median of 3).", ""]
+              f"verification, {m['installer_noop_s']:.2f} s for a run with nothing to do (median of 3). "
+              f"At forks {lo} with {big['hosts']} hosts, Ansible adds about {share:.2f} s per host (its tasks, "
+              "workers and module processes) on top of the installer. Here every host shares the same CPUs, so "
+              "more forks cannot speed up the installers' CPU-bound verification much; on real hosts each "
+              "installer runs on its own machine and a batch takes about ceil(batch / forks) x the per-host time "
+              "(see docs/operations.md, Rolling out to hundreds of hosts).", ""]
     text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n\n"
     start = text.find("\n## fleet\n")
     if start >= 0:
