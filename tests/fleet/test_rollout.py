@@ -12,6 +12,7 @@ from typing import Any
 
 import fleetkit
 import pytest
+from filelock import UnixFileLock
 from fleetkit import TOGGLES, Fleet
 
 from dc_deploy.digest import tree_digest
@@ -153,3 +154,31 @@ def test_unreachable_canary_fails_and_stops_the_rollout(tmp_path: Path, release:
     assert run.hosts()["host2"] == run.hosts()["host3"] == {"outcome": "not reached (untouched)"}
     assert fleetkit.play_starts(run.output, ROLLOUT) == 1
     assert fleet.digests() == before and not any(fleet.backups(h) for h in fleet.hosts)
+
+
+def test_a_failed_host_stops_its_batch_from_going_on_unless_max_fail_percentage_allows_it(
+        tmp_path: Path, release: Path) -> None:
+    """Batches of two: host2 cannot get its lock (exit 4) while host1 deploys. With the default
+    dc_max_fail_percentage 0 (50% failed > 0) hosts 3-5 are never touched; with 50 (not exceeded) they are."""
+    fleet = fleetkit.make_fleet(tmp_path, 5)
+    before = fleet.digests()
+    extra = _vars(release, dc_serial=[2, "100%"], dc_extra_args=["--lock-timeout", "0"])
+    held = UnixFileLock(str(fleet.target("host2") / LOCK_NAME), timeout=5)
+    held.acquire()
+    try:
+        run = fleetkit.run_playbook(fleet, "rollout.yml", extra)
+        assert run.rc != 0 and fleetkit.play_starts(run.output, ROLLOUT) == 1, run.output
+        assert run.hosts()["host1"]["outcome"] == "deployed"
+        assert run.hosts()["host2"]["outcome"] == "failed (exit 4)" and "lock" in run.hosts()["host2"]["message"]
+        for h in fleet.hosts[2:]:
+            assert run.hosts()[h] == {"outcome": "not reached (untouched)"}
+            assert tree_digest(fleet.target(h)) == before[h] and not fleet.backups(h)
+
+        run = fleetkit.run_playbook(fleet, "rollout.yml", {**extra, "dc_max_fail_percentage": 50})
+        assert run.rc != 0 and fleetkit.play_starts(run.output, ROLLOUT) == 2, run.output
+        outcomes = {h: r["outcome"] for h, r in run.hosts().items()}
+        assert outcomes == {"host1": "unchanged", "host2": "failed (exit 4)", "host3": "deployed",
+                            "host4": "deployed", "host5": "deployed"}
+    finally:
+        held.release()
+    assert tree_digest(fleet.target("host2")) == before["host2"] and not fleet.backups("host2")
