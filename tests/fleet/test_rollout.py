@@ -120,6 +120,14 @@ def test_broken_release_fails_on_the_canary_which_is_restored_and_stops_the_roll
 
 
 def test_rollback_restores_every_host_serially(fleet: Fleet, release: Path, state: dict[str, Any]) -> None:
+    before = fleet.digests()
+    backups = {h: fleet.backups(h) for h in fleet.hosts}
+    dry = fleetkit.run_playbook(fleet, "rollback.yml", {"dc_installer": fleetkit.installer(release)}, "--check")
+    assert dry.rc == 0, dry.output
+    assert fleet.digests() == before and {h: fleet.backups(h) for h in fleet.hosts} == backups
+    assert {h: (r["outcome"], r["restored_from"]) for h, r in dry.hosts().items()} == \
+        {h: ("would change (" + str(dry.hosts()[h]["actions"]) + " actions)", state["deployed"][h]) for h in fleet.hosts}
+
     run = fleetkit.run_playbook(fleet, "rollback.yml", {"dc_installer": fleetkit.installer(release)})
     assert run.rc == 0, run.output
     assert fleetkit.play_starts(run.output, "Roll back claude-dc-streaming") == 5  # serial: 1
