@@ -19,9 +19,9 @@ if importlib.util.find_spec("streamlit") is None:
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from dc_impl import _ui_live as live  # noqa: E402
-from dc_impl import _ui_state as ui  # noqa: E402
-from dc_impl import stream_events as ev  # noqa: E402
+from dc_impl.frontends import reducer as ui  # noqa: E402
+from dc_impl.frontends.streamlit import live  # noqa: E402
+from dc_impl.stream import events as ev  # noqa: E402
 from dc_verify.scripted_server import ScriptedServer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,10 +150,10 @@ HOSTILE_SHOWN = ("␛[2J␛]0;pwned␇ **bold** <b>html</b> [link](http://exampl
 
 
 def _render_every_tool_path() -> None:  # an AppTest script: must be self-contained
-    from dc_impl import _ui_render as render
-    from dc_impl import _ui_state as ui
-    from dc_impl import stream_events as ev
     from dc_impl._compat import CLIResult, ToolResult
+    from dc_impl.frontends import reducer as ui
+    from dc_impl.frontends.streamlit import render
+    from dc_impl.stream import events as ev
 
     hostile = ("\x1b[2J\x1b]0;pwned\x07 **bold** <b>html</b> [link](http://example.invalid/a) "
                "![img](http://example.invalid/x.png) ``` fence-break \u202eexe.txt\u009b")

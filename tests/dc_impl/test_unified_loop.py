@@ -20,8 +20,8 @@ from unified_loop_kit import (
     user,
 )
 
-from dc_impl._loop_history import RetryPolicy, ThinkingConfigError
-from dc_impl._loop_tools import resolve_tool_set
+from dc_impl.stream.history import RetryPolicy, ThinkingConfigError
+from dc_impl.stream.runner import resolve_tool_set
 from dc_impl.toggles import ToggleState
 from dc_verify.scripted_server import ScriptedServer, load_scenario
 

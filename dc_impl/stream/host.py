@@ -1,6 +1,6 @@
 """Upstream helpers the unified loop shares with the host tree's ``loop.py``.
 
-Deployed as ``computer_use_demo/dc_impl``, the host's own ``SYSTEM_PROMPT``, ``APIProvider``,
+Deployed as ``computer_use_demo/dc_impl`` (this module is ``computer_use_demo.dc_impl.stream.host``), the host's own ``SYSTEM_PROMPT``, ``APIProvider``,
 ``_inject_prompt_caching``, ``_maybe_filter_to_n_most_recent_images`` and ``_make_api_tool_result`` are
 used, so prompts, caching, image truncation and result rendering stay exactly the host's. Standalone
 (or when the host module cannot be imported), equivalents written from upstream's documented behaviour
@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from ._compat import ToolResult
+from .._compat import ToolResult
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ make_api_tool_result: Any = _own_make_api_tool_result
 HOST_LOOP = False
 
 try:  # inside a host computer_use_demo tree: the host's helpers (module is complete by call time)
-    from .. import loop as _host_loop  # type: ignore[attr-defined]
+    from ... import loop as _host_loop  # type: ignore[attr-defined]  # the host package's module: no stub
 except ImportError:
     _host_loop = None
 except Exception as exc:  # a host loop.py that fails to import must not take us down with it

@@ -17,8 +17,8 @@ from typing import Any
 
 import streamlit as st
 
-from . import _ui_render as render
-from . import _ui_state as ui
+from .. import reducer as ui
+from . import render
 
 
 @dataclass
