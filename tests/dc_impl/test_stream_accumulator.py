@@ -273,3 +273,16 @@ def test_state_is_reused_and_ping_or_unknown_events_are_ignored() -> None:
     state, _ = apply_event(state, START)
     state2, acts = apply_event(state, ev(type="some_future_event", x=1))
     assert state2 is state and acts == []
+
+
+def test_events_are_labelled_with_the_iteration_and_stamped_by_the_injected_clock() -> None:
+    ticks = iter(range(1000))
+    state = TurnState(iteration=3, clock=lambda: float(next(ticks)))
+    out = []
+    for payload in load_fixture("basic_response.txt"):
+        state, produced = apply_event(state, payload)
+        out.extend(produced)
+    assert {e.iteration for e in out} == {3}
+    assert [e.t for e in out] == [float(i) for i in range(len(out))]  # deterministic: no wall clock read
+    assert [e.text for e in out if isinstance(e, TextDelta)] == ["Hello", " there", "!"]
+    assert isinstance(out[-3], BlockStopped) and out[-3].block == final_blocks(state)[0]

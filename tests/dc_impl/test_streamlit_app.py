@@ -101,6 +101,18 @@ def test_retry_discards_partial_text_of_that_iteration_and_leaves_a_notice() -> 
     assert turn.segments[-1].text == "fresh" and turn.retries == 1
 
 
+def test_block_stopped_closes_its_segment_and_a_retry_drops_a_partial_tool_input() -> None:
+    turn = ui.LiveTurn()
+    ui.apply_event(turn, ev.TextDelta(iteration=0, index=0, text="Let me"))
+    assert not turn.segments[0].closed
+    ui.apply_event(turn, ev.BlockStopped(iteration=0, index=0, block={"type": "text", "text": "Let me"}))
+    assert turn.segments[0].closed, "closed by its own content_block_stop, not by a later block"
+    ui.apply_event(turn, ev.ToolInputProgress(iteration=0, index=1, tool_use_id="t_cut", name="bash",
+                                              partial_json='{"comm', chars=6))
+    ui.apply_event(turn, ev.Retry(iteration=0, attempt=0, delay_s=0.1, error="x", error_type="overloaded_error"))
+    assert [s.kind for s in turn.segments] == [ui.NOTICE], "the cut tool input is not left 'preparing' forever"
+
+
 def test_retry_without_discard_keeps_the_text() -> None:
     turn = feed(
         ev.TextDelta(iteration=0, index=0, text="keep me"),
