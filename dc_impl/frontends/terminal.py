@@ -226,7 +226,11 @@ def _read_line(loop: asyncio.AbstractEventLoop, prompt: str) -> asyncio.Future[s
             line: str | None = input(prompt)
         except (EOFError, OSError):
             line = None
-        loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(line))
+        def deliver() -> None:
+            if not fut.done():
+                fut.set_result(line)
+
+        loop.call_soon_threadsafe(deliver)
 
     threading.Thread(target=reader, daemon=True, name="chat-input").start()
     return fut
@@ -249,8 +253,9 @@ async def _repl(args: argparse.Namespace, console: Any, tools: list[Any] | None)
     try:
         while True:
             line_fut = _read_line(loop, "you> ")
-            quit_wait = asyncio.ensure_future(quit_requested.wait())
-            await asyncio.wait({line_fut, quit_wait}, return_when=asyncio.FIRST_COMPLETED)
+            quit_wait: asyncio.Future[Any] = asyncio.ensure_future(quit_requested.wait())
+            waiting: set[asyncio.Future[Any]] = {line_fut, quit_wait}
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             quit_wait.cancel()
             line = line_fut.result() if line_fut.done() else None
             if line is None or line.strip() in ("exit", "quit"):

@@ -46,7 +46,6 @@ from .events import (
 )
 
 TOOL_BLOCK_TYPES = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
-CLIENT_TOOL_TYPE = "tool_use"
 
 
 class StreamProtocolError(ValueError):
@@ -156,7 +155,7 @@ def _close_block(bs: BlockState) -> None:
         if raw.strip():
             try:
                 parsed = json.loads(raw)
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 bs.input_error = f"tool input is not valid JSON ({exc.msg} at char {exc.pos})"
                 parsed = {"INVALID_JSON": raw}
             else:
@@ -328,12 +327,7 @@ def completed_prefix(state: TurnState, *, keep_partial_text: bool = False) -> li
     return out
 
 
-def client_tool_uses(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The ``tool_use`` blocks (client tools) of a block list, in order."""
-    return [b for b in blocks if b.get("type") == CLIENT_TOOL_TYPE]
-
-
 __all__ = [
-    "CLIENT_TOOL_TYPE", "TOOL_BLOCK_TYPES", "BlockState", "StreamProtocolError", "TurnState", "apply_event",
-    "client_tool_uses", "completed_prefix", "final_blocks", "message_completeness", "replay",
+    "TOOL_BLOCK_TYPES", "BlockState", "StreamProtocolError", "TurnState", "apply_event", "completed_prefix",
+    "final_blocks", "message_completeness", "replay",
 ]

@@ -299,17 +299,14 @@ def safe_emitter(callback: Callable[[StreamEvent], Any] | None) -> Callable[[Str
     return emit
 
 
-MESSAGE_EVENT_TYPES: tuple[type[StreamEvent], ...] = (
-    MessageStarted, BlockStarted, TextDelta, ThinkingDelta, ToolInputProgress, BlockStopped, MessageDelta,
-    MessageStopped, StreamError,
-)
-EVENT_TYPES: tuple[type[StreamEvent], ...] = (
-    RequestStarted, *MESSAGE_EVENT_TYPES, ToolStarted, ToolOutputChunk, ToolProgress, ToolFinished, Retry, Usage,
+EVENT_TYPES: tuple[type[StreamEvent], ...] = (  # the whole vocabulary, in the order a turn meets it
+    RequestStarted, MessageStarted, BlockStarted, TextDelta, ThinkingDelta, ToolInputProgress, BlockStopped,
+    MessageDelta, MessageStopped, StreamError, ToolStarted, ToolOutputChunk, ToolProgress, ToolFinished, Retry, Usage,
     Metrics, Done,
 )
 
 __all__ = [
-    "EVENT_TYPES", "MESSAGE_EVENT_TYPES", "BlockStarted", "BlockStopped", "Done", "MessageDelta", "MessageStarted",
+    "EVENT_TYPES", "BlockStarted", "BlockStopped", "Done", "MessageDelta", "MessageStarted",
     "MessageStopped", "Metrics", "RequestStarted", "Retry", "StreamError", "StreamEvent", "TextDelta",
     "ThinkingDelta", "ToolFinished", "ToolInputProgress", "ToolOutputChunk", "ToolProgress", "ToolStarted", "Usage",
     "safe_emitter",

@@ -106,6 +106,8 @@ class _Loop:
 
     # ---------------------------------------------------------------------------------------- driver
     async def run(self) -> list[dict[str, Any]]:
+        """One iteration per request until a message asks for no tool, is cut, or fails for good
+        (docs/streaming-rules.md: "Tool results", "Cut messages", "Failed streams")."""
         while True:
             attempt = await self._stream_with_retries(self._request_kwargs())
             state = attempt.state
@@ -160,6 +162,7 @@ class _Loop:
 
     # ------------------------------------------------------------------------------------ streaming
     async def _stream_with_retries(self, kwargs: dict[str, Any]) -> _Attempt:
+        """Stream one request; retry it while no tool started ("Failed streams": retry vs continuation)."""
         from anthropic import APIError, APIResponseValidationError, APIStatusError
 
         callback = self.p.api_response_callback
@@ -281,7 +284,8 @@ class _Loop:
         return out
 
     async def _append_complete(self, state: TurnState) -> bool:
-        """Phase c: append the message, run/await its tools in block order, append the results."""
+        """Phase c: append the message, run/await its tools in block order, append the results
+        (docs/streaming-rules.md, "Tool results")."""
         blocks = final_blocks(state)
         cb_out, cb_tool = self.p.output_callback, self.p.tool_output_callback
         if blocks:
@@ -305,7 +309,8 @@ class _Loop:
         return bool(results) or state.stop_reason == "pause_turn"
 
     async def _append_cut(self, state: TurnState, reason: str, *, stop_running: bool, keep_partial_text: bool) -> None:
-        """An unfinished/truncated/refused message: keep its complete prefix and answer its tool_uses."""
+        """An unfinished/truncated/refused message: keep its complete prefix and answer its tool_uses
+        (docs/streaming-rules.md: "Cut messages", "Failed streams")."""
         tasks = [r.task for r in self.runner.runs.values() if r.iteration == self.iteration and r.task is not None]
         if stop_running:
             for task in tasks:
@@ -326,7 +331,8 @@ class _Loop:
                 self.p.tool_output_callback(run.result, block["id"])
 
     def heal(self, reason: str) -> None:
-        """Leave a valid history when an exception or cancellation escapes (synchronous: no await)."""
+        """Leave a valid history when an exception or cancellation escapes (synchronous: no await);
+        the phases are those of docs/streaming-rules.md, "Cancellation"."""
         if self.pending is not None:  # phase c: the message is in history, answer every tool_use
             results = self._tool_results(self.pending, reason)
             if results:

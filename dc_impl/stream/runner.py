@@ -31,6 +31,7 @@ from typing import Any
 from .._compat import ToolError, ToolFailure, ToolResult
 from ..substitution import streaming_classes, substitute_tool_classes
 from .events import StreamEvent, ToolFinished, ToolOutputChunk, ToolProgress, ToolStarted
+from .host import import_host
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +50,10 @@ OWN_TOOL_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 def host_tool_groups() -> Mapping[str, Any] | None:
     try:
-        # the host package's module (deployed: computer_use_demo.tools.groups); absent in this checkout
-        from ...tools.groups import TOOL_GROUPS_BY_VERSION  # type: ignore[import-not-found,misc,unused-ignore]
+        groups = import_host("tools.groups")  # deployed: computer_use_demo.tools.groups
     except ImportError:
         return None
-    return TOOL_GROUPS_BY_VERSION
+    return getattr(groups, "TOOL_GROUPS_BY_VERSION", None) if groups is not None else None
 
 
 def beta_flag_for(tool_version: str) -> str | None:

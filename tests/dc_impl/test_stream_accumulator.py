@@ -14,7 +14,6 @@ from dc_impl.stream.accumulator import (
     StreamProtocolError,
     TurnState,
     apply_event,
-    client_tool_uses,
     completed_prefix,
     final_blocks,
     message_completeness,
@@ -132,7 +131,7 @@ def test_tool_use_dispatch_point_is_block_stop_with_parsed_input() -> None:
     assert progress[-1].chars == len('{"location": "Paris"}') and progress[0].tool_use_id == tool["id"]
     # the dispatch action comes before the message_delta that carries stop_reason
     assert actions.index(closed[1]) < next(i for i, a in enumerate(actions) if isinstance(a, MessageDelta))
-    assert client_tool_uses(final_blocks(state)) == [tool]
+    assert [b for b in final_blocks(state) if b["type"] == "tool_use"] == [tool]
     assert message_completeness(state) == (True, None)
 
 
@@ -145,7 +144,7 @@ def test_incomplete_partial_json_is_never_a_complete_tool_use() -> None:
     prefix = completed_prefix(state)
     assert [b["type"] for b in prefix] == ["text"]
     assert prefix[0]["text"].startswith("I'll create a comprehensive tax guide")
-    assert client_tool_uses(prefix) == []
+    assert [b for b in prefix if b["type"] == "tool_use"] == []
 
 
 def test_refusal_drops_the_empty_text_and_keeps_stop_details() -> None:
@@ -286,3 +285,12 @@ def test_events_are_labelled_with_the_iteration_and_stamped_by_the_injected_cloc
     assert [e.t for e in out] == [float(i) for i in range(len(out))]  # deterministic: no wall clock read
     assert [e.text for e in out if isinstance(e, TextDelta)] == ["Hello", " there", "!"]
     assert isinstance(out[-3], BlockStopped) and out[-3].block == final_blocks(state)[0]
+
+
+def test_the_event_vocabulary_lists_every_event_once() -> None:
+    from dc_impl.stream import events
+
+    declared = {obj for obj in vars(events).values()
+                if isinstance(obj, type) and issubclass(obj, events.StreamEvent) and obj is not events.StreamEvent}
+    assert set(events.EVENT_TYPES) == declared
+    assert len({cls.kind for cls in events.EVENT_TYPES}) == len(events.EVENT_TYPES)
