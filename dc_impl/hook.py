@@ -46,8 +46,7 @@ class ToggledToolGroups(Mapping[str, Any]):
         group = self.base[version]
         state = current()
         try:
-            return substitute_group(group, use_bash=state.enabled("use_streaming_bash"),
-                                    use_file=state.enabled("use_streaming_file"))
+            return substitute_group(group, state)
         except Exception:  # a broken streaming tool must not stop the agent: host tools then
             log.exception("streaming tool substitution failed; using the host's tools")
             return group

@@ -1,5 +1,9 @@
 """Streaming tool substitution: the host's tool classes with ours swapped in (same name and API type).
 
+TEMPORARY (16A): the functions moved out of hook.py so that the unified loop can import them without
+importing the hook; the signature ``(classes, toggles)`` is the one 16B's substitution.py has, whose
+version replaces this file at merge.
+
 Used by the loop hook (``hook.ToggledToolGroups``, so even the original loop gets the streaming tools)
 and by the unified loop's tool sets (``stream/runner.py``).
 """
@@ -52,10 +56,10 @@ def _api_type_and_name(cls: type) -> tuple[str | None, str | None]:
     return (api_type if isinstance(api_type, str) else None, name if isinstance(name, str) else None)
 
 
-def substitute_tool_classes(classes: list[type], *, use_bash: bool, use_file: bool) -> list[type]:
+def substitute_tool_classes(classes: list[type], toggles: Any) -> list[type]:
     """The same tool list with streaming classes swapped in (same name and API type) per toggle."""
-    bash = streaming_classes("bash") if use_bash else {}
-    file = streaming_classes("file") if use_file else {}
+    bash = streaming_classes("bash") if toggles.enabled("use_streaming_bash") else {}
+    file = streaming_classes("file") if toggles.enabled("use_streaming_file") else {}
     out = []
     for cls in classes:
         api_type, name = _api_type_and_name(cls)
@@ -68,9 +72,9 @@ def substitute_tool_classes(classes: list[type], *, use_bash: bool, use_file: bo
     return out
 
 
-def substitute_group(group: Any, *, use_bash: bool, use_file: bool) -> Any:
+def substitute_group(group: Any, toggles: Any) -> Any:
     """A frozen ``ToolGroup`` with its tool classes substituted (``dataclasses.replace``)."""
-    tools = substitute_tool_classes(list(group.tools), use_bash=use_bash, use_file=use_file)
+    tools = substitute_tool_classes(list(group.tools), toggles)
     if tools == list(group.tools):
         return group
     return dataclasses.replace(group, tools=tools)

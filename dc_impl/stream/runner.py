@@ -82,8 +82,7 @@ def resolve_tool_set(tool_version: str, toggles: Any) -> ToolSet:
     groups = host_tool_groups()
     if groups is not None:
         group = groups[tool_version]
-        classes = substitute_tool_classes(list(group.tools), use_bash=toggles.enabled("use_streaming_bash"),
-                                          use_file=toggles.enabled("use_streaming_file"))
+        classes = substitute_tool_classes(list(group.tools), toggles)
         return ToolSet([cls() for cls in classes], group.beta_flag, owned=True)
     if tool_version not in OWN_TOOL_GROUPS:
         raise KeyError(tool_version)
