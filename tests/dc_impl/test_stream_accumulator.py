@@ -106,7 +106,7 @@ def test_fixtures_without_final_blank_line_never_deliver_message_stop() -> None:
     payloads = load_fixture("basic_response.txt", flush_at_eof=False)
     state, _ = replay(payloads)
     assert not state.stopped and state.stop_reason == "end_turn"
-    assert message_completeness(state) == (True, None)  # R10: a non-null stop_reason is the minimum
+    assert message_completeness(state) == (True, None)  # a non-null stop_reason is the minimum
 
 
 def test_basic_response() -> None:
