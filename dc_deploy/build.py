@@ -38,7 +38,7 @@ class ComponentSpec:
 COMPONENT_SPECS: tuple[ComponentSpec, ...] = (
     ComponentSpec(
         "core", "dc_impl package init, compat types, toggles reader and schema", 0, (),
-        ("dc_impl/__init__.py", "dc_impl/_compat.py", "dc_impl/toggles.py",
+        ("dc_impl/__init__.py", "dc_impl/_compat.py", "dc_impl/toggles.py", "dc_impl/substitution.py",
          "dc_impl/feature_toggles.schema.json", "dc_impl/tools/__init__.py"),
         ("dc_impl/metrics/*.py",),
     ),
@@ -56,15 +56,17 @@ COMPONENT_SPECS: tuple[ComponentSpec, ...] = (
     ),
     ComponentSpec(
         "unified-streaming", "unified streaming sampling loop and session enhancements", 3, ("core", "loop-hook"),
-        ("dc_impl/unified_streaming_loop.py",),
-        ("dc_impl/stream_accumulator.py", "dc_impl/stream_events.py", "dc_impl/streaming_enhancements.py",
-         "dc_impl/chat.py", "dc_impl/_text_safety.py", "dc_impl/_loop_*.py"),
+        ("dc_impl/unified_streaming_loop.py", "dc_impl/streaming_enhancements.py", "dc_impl/chat.py",
+         "dc_impl/stream/__init__.py", "dc_impl/stream/loop.py", "dc_impl/frontends/__init__.py",
+         "dc_impl/frontends/terminal.py", "dc_impl/frontends/text_safety.py", "dc_impl/frontends/reducer.py"),
+        ("dc_impl/stream/*.py",),
         toggle="use_unified_streaming",
     ),
     ComponentSpec(
         "streamlit-ui", "Streamlit front end that renders the unified loop's stream live", 4,
         ("core", "loop-hook", "unified-streaming"),
-        ("dc_impl/streamlit_app.py",), ("dc_impl/_ui_*.py",), toggle="use_unified_streaming",
+        ("dc_impl/streamlit_app.py", "dc_impl/frontends/streamlit/__init__.py", "dc_impl/frontends/streamlit/app.py"),
+        ("dc_impl/frontends/streamlit/*.py",), toggle="use_unified_streaming",
     ),
 )
 

@@ -2,14 +2,14 @@
 
 ``streamlit run`` executes this file as a script (``__main__``, no package), so relative imports
 cannot work here. The bootstrap finds the package this file belongs to and imports the real page
-(``_ui_app``) through it:
+(``frontends/streamlit/app.py``) through it:
 
 * deployed as ``<host>/dc_impl/streamlit_app.py`` where ``<host>`` is a package (has
   ``__init__.py``, e.g. ``computer_use_demo``): the directory above ``<host>`` goes on ``sys.path``
-  and the page is ``computer_use_demo.dc_impl._ui_app`` (the host's ``loop`` and ``tools`` are its
-  siblings);
+  and the page is ``computer_use_demo.dc_impl.frontends.streamlit.app`` (the host's ``loop`` and
+  ``tools`` are ``computer_use_demo.loop`` and ``computer_use_demo.tools``);
 * in this project's checkout, ``dc_impl`` is a top-level package: its parent directory goes on
-  ``sys.path`` and the page is ``dc_impl._ui_app`` (the host tree is named by ``DC_UI_HOST_PACKAGE``,
+  ``sys.path`` and the page is ``dc_impl.frontends.streamlit.app`` (the host tree is named by ``DC_UI_HOST_PACKAGE``,
   default ``computer_use_demo``, which must then be importable).
 
 Imported as a module (``import dc_impl.streamlit_app``), it only offers ``resolve_package``.
@@ -21,7 +21,7 @@ import importlib
 import sys
 from pathlib import Path
 
-PAGE_MODULE = "_ui_app"
+PAGE_MODULE = "frontends.streamlit.app"
 
 
 def resolve_package(here: Path) -> tuple[Path, str]:

@@ -230,13 +230,13 @@ async def sampling_loop(**kwargs):
 
 BREAKAGES: dict[str, tuple[str, str]] = {
     "bash-buffers": ("dc_impl/tools/dc_bash.py", _BASH_BUFFERS),
-    "loop-after-stop": ("dc_impl/unified_streaming_loop.py", _LOOP_AFTER_STOP),
-    "loop-drops-thinking": ("dc_impl/unified_streaming_loop.py", _LOOP_DROPS_THINKING),
+    "loop-after-stop": ("dc_impl/stream/loop.py", _LOOP_AFTER_STOP),
+    "loop-drops-thinking": ("dc_impl/stream/loop.py", _LOOP_DROPS_THINKING),
     "bash-hides-exit-code": ("dc_impl/tools/dc_bash.py", _BASH_HIDES_EXIT_CODE),
     "bash-timeout-leaks": ("dc_impl/tools/dc_bash.py", _BASH_TIMEOUT_LEAKS),
     "file-view-unbounded": ("dc_impl/tools/dc_file.py", _FILE_VIEW_UNBOUNDED),
-    "loop-results-reversed": ("dc_impl/unified_streaming_loop.py", _LOOP_RESULTS_REVERSED),
-    "loop-no-retry": ("dc_impl/unified_streaming_loop.py", _LOOP_NO_RETRY),
+    "loop-results-reversed": ("dc_impl/stream/loop.py", _LOOP_RESULTS_REVERSED),
+    "loop-no-retry": ("dc_impl/stream/loop.py", _LOOP_NO_RETRY),
 }
 
 

@@ -19,9 +19,9 @@ if importlib.util.find_spec("streamlit") is None:
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from dc_impl import _ui_live as live  # noqa: E402
-from dc_impl import _ui_state as ui  # noqa: E402
-from dc_impl import stream_events as ev  # noqa: E402
+from dc_impl.frontends import reducer as ui  # noqa: E402
+from dc_impl.frontends.streamlit import live  # noqa: E402
+from dc_impl.stream import events as ev  # noqa: E402
 from dc_verify.scripted_server import ScriptedServer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,6 +102,13 @@ class _Recorder:
     def container(self) -> _Recorder:
         return self
 
+    def __enter__(self) -> _Recorder:  # ``with slot.container():`` around a tool's drawing
+        self.log.append(("container", None))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
     def expander(self, label: str, expanded: bool = False) -> _Recorder:
         self.log.append(("expander", label))
         return self
@@ -150,10 +157,10 @@ HOSTILE_SHOWN = ("␛[2J␛]0;pwned␇ **bold** <b>html</b> [link](http://exampl
 
 
 def _render_every_tool_path() -> None:  # an AppTest script: must be self-contained
-    from dc_impl import _ui_render as render
-    from dc_impl import _ui_state as ui
-    from dc_impl import stream_events as ev
     from dc_impl._compat import CLIResult, ToolResult
+    from dc_impl.frontends import reducer as ui
+    from dc_impl.frontends.streamlit import render
+    from dc_impl.stream import events as ev
 
     hostile = ("\x1b[2J\x1b]0;pwned\x07 **bold** <b>html</b> [link](http://example.invalid/a) "
                "![img](http://example.invalid/x.png) ``` fence-break \u202eexe.txt\u009b")
@@ -225,3 +232,20 @@ def test_our_app_renders_hostile_tool_output_as_text(env: Any, monkeypatch: pyte
     codes = _texts(at, "code")
     assert any(HOSTILE_SHOWN in c for c in codes), codes
     _assert_only_as_text(at, [""])
+
+
+def test_live_view_redraws_a_running_tool_on_each_progress_report() -> None:
+    log: list[tuple[str, Any]] = []
+    view = live.LiveView(_Recorder(log), hide_images=False, stream_thinking=True)
+    turn = ui.LiveTurn()
+    ui.apply_event(turn, ev.ToolStarted(iteration=0, index=0, tool_use_id="t", name="computer",
+                                        input={"action": "left_click"}, mid_stream=True))
+    view.update(turn.snapshot())
+    drawn = view.redraws
+    ui.apply_event(turn, ev.ToolProgress(tool_use_id="t", name="computer", phase="frames_compared", elapsed_ms=150.0,
+                                         detail={"frames": 3}))
+    log.clear()
+    view.update(turn.snapshot())
+    assert view.redraws == drawn + 1 and ("container", None) in log, "the tool (and its progress line) is redrawn"
+    view.update(turn.snapshot())
+    assert view.redraws == drawn + 1, "no new report, no redraw"

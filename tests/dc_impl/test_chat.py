@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from dc_impl.chat import LiveView, main
-from dc_impl.stream_events import Retry, TextDelta, ThinkingDelta, ToolFinished, ToolOutputChunk, ToolStarted
+from dc_impl.stream.events import Retry, TextDelta, ThinkingDelta, ToolFinished, ToolOutputChunk, ToolStarted
 from dc_verify.scripted_server import ScriptedServer, load_scenario
 
 REPO = Path(__file__).resolve().parents[2]

@@ -23,7 +23,7 @@ import pytest
 from rich.console import Console
 
 from dc_impl.chat import LiveView, main, metrics_table
-from dc_impl.stream_events import TextDelta, ThinkingDelta, ToolFinished, ToolOutputChunk, ToolStarted
+from dc_impl.stream.events import TextDelta, ThinkingDelta, ToolFinished, ToolOutputChunk, ToolStarted
 from dc_impl.streaming_enhancements import TurnMetrics
 from dc_verify.scripted_server import ScriptedServer
 

@@ -86,7 +86,7 @@ CHILD = textwrap.dedent('''
 
 
 # what a deployment of only core + loop-hook + bash-tool ships (the unified loop's files are absent)
-BASH_ONLY_FILES = ("__init__.py", "_compat.py", "toggles.py", "feature_toggles.schema.json", "hook.py",
+BASH_ONLY_FILES = ("__init__.py", "_compat.py", "toggles.py", "feature_toggles.schema.json", "hook.py", "substitution.py",
                    "tools/__init__.py", "tools/dc_bash.py", "tools/_bash_*.py")
 
 

@@ -10,24 +10,25 @@ import pytest
 from anthropic._models import construct_type
 from anthropic.types.beta import BetaRawMessageStreamEvent
 
-from dc_impl.stream_accumulator import (
-    BlockClosed,
-    BlockOpened,
-    ErrorSeen,
-    InputAppended,
-    MessageDeltaSeen,
-    MessageStarted,
-    MessageStopped,
+from dc_impl.stream.accumulator import (
     StreamProtocolError,
-    TextAppended,
-    ThinkingAppended,
     TurnState,
     apply_event,
-    client_tool_uses,
     completed_prefix,
     final_blocks,
     message_completeness,
     replay,
+)
+from dc_impl.stream.events import (
+    BlockStarted,
+    BlockStopped,
+    MessageDelta,
+    MessageStarted,
+    MessageStopped,
+    StreamError,
+    TextDelta,
+    ThinkingDelta,
+    ToolInputProgress,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -73,8 +74,8 @@ def as_sdk_events(payloads: list[dict]) -> list[object]:
     return [construct_type(type_=BetaRawMessageStreamEvent, value=p) for p in payloads if p["type"] != "ping"]
 
 
-def kinds(actions: list) -> list[str]:
-    return [type(a).__name__ for a in actions]
+def kinds(events: list) -> list[str]:
+    return [e.kind for e in events]
 
 
 # --------------------------------------------------------------------------------------- fixture files
@@ -105,45 +106,45 @@ def test_fixtures_without_final_blank_line_never_deliver_message_stop() -> None:
     payloads = load_fixture("basic_response.txt", flush_at_eof=False)
     state, _ = replay(payloads)
     assert not state.stopped and state.stop_reason == "end_turn"
-    assert message_completeness(state) == (True, None)  # R10: a non-null stop_reason is the minimum
+    assert message_completeness(state) == (True, None)  # a non-null stop_reason is the minimum
 
 
 def test_basic_response() -> None:
     state, actions = replay(load_fixture("basic_response.txt"))
     assert final_blocks(state) == [{"type": "text", "text": "Hello there!"}]
-    assert [a.text for a in actions if isinstance(a, TextAppended)] == ["Hello", " there", "!"]
-    assert kinds(actions) == ["MessageStarted", "BlockOpened", "TextAppended", "TextAppended", "TextAppended",
-                              "BlockClosed", "MessageDeltaSeen", "MessageStopped"]
+    assert [a.text for a in actions if isinstance(a, TextDelta)] == ["Hello", " there", "!"]
+    assert kinds(actions) == ["message_started", "block_started", "text_delta", "text_delta", "text_delta",
+                              "block_stopped", "message_delta", "message_stopped"]
     assert state.usage["output_tokens"] == 6 and state.usage["input_tokens"] == 11
     assert state.message_id == "msg_4QpJur2dWWDjF6C758FbBw5vm12BaVipnK"
 
 
 def test_tool_use_dispatch_point_is_block_stop_with_parsed_input() -> None:
     state, actions = replay(load_fixture("tool_use_response.txt"))
-    closed = [a for a in actions if isinstance(a, BlockClosed)]
+    closed = [a for a in actions if isinstance(a, BlockStopped)]
     assert [c.index for c in closed] == [0, 1]
     tool = closed[1].block
     assert tool == {"type": "tool_use", "id": "toolu_01NRLabsLyVHZPKxbKvkfSMn", "name": "get_weather",
                     "caller": {"type": "direct"}, "input": {"location": "Paris"}}
-    progress = [a for a in actions if isinstance(a, InputAppended)]
+    progress = [a for a in actions if isinstance(a, ToolInputProgress)]
     assert "".join(p.partial_json for p in progress) == '{"location": "Paris"}'
     assert progress[-1].chars == len('{"location": "Paris"}') and progress[0].tool_use_id == tool["id"]
     # the dispatch action comes before the message_delta that carries stop_reason
-    assert actions.index(closed[1]) < next(i for i, a in enumerate(actions) if isinstance(a, MessageDeltaSeen))
-    assert client_tool_uses(final_blocks(state)) == [tool]
+    assert actions.index(closed[1]) < next(i for i, a in enumerate(actions) if isinstance(a, MessageDelta))
+    assert [b for b in final_blocks(state) if b["type"] == "tool_use"] == [tool]
     assert message_completeness(state) == (True, None)
 
 
 def test_incomplete_partial_json_is_never_a_complete_tool_use() -> None:
     state, actions = replay(load_fixture("incomplete_partial_json_response.txt"))
     assert state.stop_reason == "max_tokens"
-    assert not any(isinstance(a, BlockClosed) and a.block["type"] == "tool_use" for a in actions)
+    assert not any(isinstance(a, BlockStopped) and a.block["type"] == "tool_use" for a in actions)
     complete, reason = message_completeness(state)
     assert not complete and "block 1 (tool_use)" in reason
     prefix = completed_prefix(state)
     assert [b["type"] for b in prefix] == ["text"]
     assert prefix[0]["text"].startswith("I'll create a comprehensive tax guide")
-    assert client_tool_uses(prefix) == []
+    assert [b for b in prefix if b["type"] == "tool_use"] == []
 
 
 def test_refusal_drops_the_empty_text_and_keeps_stop_details() -> None:
@@ -208,7 +209,7 @@ def test_thinking_appends_signature_replaces_redacted_kept() -> None:
         {"type": "redacted_thinking", "data": "EmwKopaque"},
         {"type": "tool_use", "id": "toolu_du", "name": "bash", "input": {"command": "du -sh x"}},
     ]
-    assert [a.thinking for a in actions if isinstance(a, ThinkingAppended)] == ["The user wants", " a du call."]
+    assert [a.thinking for a in actions if isinstance(a, ThinkingDelta)] == ["The user wants", " a du call."]
     assert state.thinking_tokens == 150 and state.usage["output_tokens"] == 210
     assert message_completeness(state) == (True, None)
 
@@ -225,7 +226,7 @@ def test_error_event_mid_stream_leaves_partial_text_only_for_the_ui() -> None:
               ev(type="content_block_delta", index=0, delta={"type": "text_delta", "text": "Let me look at"}),
               ev(type="error", error={"type": "overloaded_error", "message": "Overloaded"})]
     state, actions = replay(events)
-    assert isinstance(actions[-1], ErrorSeen) and state.error["type"] == "overloaded_error"
+    assert isinstance(actions[-1], StreamError) and state.error["type"] == "overloaded_error"
     assert message_completeness(state)[0] is False
     assert completed_prefix(state) == []
     assert completed_prefix(state, keep_partial_text=True) == [{"type": "text", "text": "Let me look at"}]
@@ -240,7 +241,7 @@ def test_invalid_tool_json_is_reported_not_raised(raw: str, why: str) -> None:
               ev(type="content_block_stop", index=0)]
     _, actions = replay(events)
     closed = actions[-1]
-    assert isinstance(closed, BlockClosed) and why in closed.input_error
+    assert isinstance(closed, BlockStopped) and why in closed.input_error
     assert closed.block["input"] == {"INVALID_JSON": raw}
 
 
@@ -251,7 +252,7 @@ def test_tool_without_arguments_keeps_empty_input() -> None:
               ev(type="content_block_stop", index=0)]
     _, actions = replay(events)
     assert actions[-1].block["input"] == {} and actions[-1].input_error is None
-    assert isinstance(actions[1], BlockOpened) and actions[1].tool_use_id == "toolu_y"
+    assert isinstance(actions[1], BlockStarted) and actions[1].tool_use_id == "toolu_y"
 
 
 @pytest.mark.parametrize("bad", [
@@ -271,3 +272,25 @@ def test_state_is_reused_and_ping_or_unknown_events_are_ignored() -> None:
     state, _ = apply_event(state, START)
     state2, acts = apply_event(state, ev(type="some_future_event", x=1))
     assert state2 is state and acts == []
+
+
+def test_events_are_labelled_with_the_iteration_and_stamped_by_the_injected_clock() -> None:
+    ticks = iter(range(1000))
+    state = TurnState(iteration=3, clock=lambda: float(next(ticks)))
+    out = []
+    for payload in load_fixture("basic_response.txt"):
+        state, produced = apply_event(state, payload)
+        out.extend(produced)
+    assert {e.iteration for e in out} == {3}
+    assert [e.t for e in out] == [float(i) for i in range(len(out))]  # deterministic: no wall clock read
+    assert [e.text for e in out if isinstance(e, TextDelta)] == ["Hello", " there", "!"]
+    assert isinstance(out[-3], BlockStopped) and out[-3].block == final_blocks(state)[0]
+
+
+def test_the_event_vocabulary_lists_every_event_once() -> None:
+    from dc_impl.stream import events
+
+    declared = {obj for obj in vars(events).values()
+                if isinstance(obj, type) and issubclass(obj, events.StreamEvent) and obj is not events.StreamEvent}
+    assert set(events.EVENT_TYPES) == declared
+    assert len({cls.kind for cls in events.EVENT_TYPES}) == len(events.EVENT_TYPES)

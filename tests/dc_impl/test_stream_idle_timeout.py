@@ -8,7 +8,7 @@ import time
 import pytest
 from unified_loop_kit import Recorder, run_loop, scenario, text_turn, user
 
-from dc_impl import unified_streaming_loop as usl
+from dc_impl.stream import loop as usl
 from dc_verify.scripted_server import ScriptedServer
 
 

@@ -12,7 +12,7 @@ import pytest
 from unified_loop_kit import Recorder, ShellTool, run_loop, scenario, text_turn, user
 
 from dc_impl._compat import ToolResult
-from dc_impl.stream_events import (
+from dc_impl.stream.events import (
     Done,
     RequestStarted,
     Retry,
@@ -21,6 +21,7 @@ from dc_impl.stream_events import (
     ToolFinished,
     ToolInputProgress,
     ToolOutputChunk,
+    ToolProgress,
     ToolStarted,
     Usage,
 )
@@ -70,14 +71,16 @@ def test_coalescer_keeps_order_and_block_boundaries() -> None:
     co(ToolOutputChunk(tool_use_id="t", name="bash", text="a"))
     co(ToolOutputChunk(tool_use_id="t", name="bash", text="b"))
     co(ToolOutputChunk(tool_use_id="t", name="bash", text="e", stream="stderr"))
-    co(ToolOutputChunk(tool_use_id="t", name="bash", text="", stream="progress", done=1, total=9))
-    co(ToolOutputChunk(tool_use_id="t", name="bash", text="", stream="progress", done=5, total=9))
+    co(ToolProgress(tool_use_id="t", name="str_replace_based_edit_tool", phase="read", elapsed_ms=1.0, done=1,
+                    total=9))
+    co(ToolProgress(tool_use_id="t", name="str_replace_based_edit_tool", phase="read", elapsed_ms=2.0, done=5,
+                    total=9))
     co(Done(stop_reason="end_turn"))
     summary = [(e.kind, getattr(e, "text", getattr(e, "thinking", getattr(e, "done", None)))) for e in out]
     assert summary == [("text_delta", "<0>"), ("text_delta", "<1><2>"), ("thinking_delta", "hm"),
                        ("text_delta", "<3>"), ("tool_started", None), ("tool_output_chunk", "ab"),
-                       ("tool_output_chunk", "e"), ("tool_output_chunk", ""), ("done", None)]
-    assert out[7].done == 5  # progress collapses to the newest totals
+                       ("tool_output_chunk", "e"), ("tool_progress", 5), ("done", None)]
+    assert out[7].elapsed_ms == 2.0  # progress collapses to the newest report
 
 
 def test_coalescer_merges_tool_input_progress() -> None:

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from dc_impl import _ui_state as ui
-from dc_impl import _ui_turn as turn_mod
-from dc_impl import stream_events as ev
 from dc_impl._compat import ToolResult
-from dc_impl._ui_runner import CANCELLED, COMPLETED, FAILED, TurnRunner
+from dc_impl.frontends import reducer as ui
+from dc_impl.frontends.streamlit import turn as turn_mod
+from dc_impl.frontends.streamlit.runner import CANCELLED, COMPLETED, FAILED, TurnRunner
+from dc_impl.stream import events as ev
 from dc_impl.streamlit_app import resolve_package
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +74,7 @@ def test_tool_lifecycle_input_started_output_finished() -> None:
                                         input={"command": "ls"}, mid_stream=True))
     for text, stream in (("line1\n", "stdout"), ("oops\n", "stderr"), ("line2\n", "stdout")):
         ui.apply_event(turn, ev.ToolOutputChunk(tool_use_id="t1", name="bash", text=text, stream=stream))
-    ui.apply_event(turn, ev.ToolOutputChunk(tool_use_id="t1", name="bash", text="", stream="progress", done=2, total=4))
+    ui.apply_event(turn, ev.ToolProgress(tool_use_id="t1", name="bash", phase="read", elapsed_ms=3.0, done=2, total=4))
     seg = turn.tool("t1")
     assert seg is not None
     assert (seg.status, seg.input, seg.mid_stream) == (ui.TOOL_RUNNING, {"command": "ls"}, True)
@@ -99,6 +99,18 @@ def test_retry_discards_partial_text_of_that_iteration_and_leaves_a_notice() -> 
     assert "overloaded_error" in turn.segments[1].text and "discarded" in turn.segments[1].text
     ui.apply_event(turn, ev.TextDelta(iteration=1, index=0, text="fresh"))
     assert turn.segments[-1].text == "fresh" and turn.retries == 1
+
+
+def test_block_stopped_closes_its_segment_and_a_retry_drops_a_partial_tool_input() -> None:
+    turn = ui.LiveTurn()
+    ui.apply_event(turn, ev.TextDelta(iteration=0, index=0, text="Let me"))
+    assert not turn.segments[0].closed
+    ui.apply_event(turn, ev.BlockStopped(iteration=0, index=0, block={"type": "text", "text": "Let me"}))
+    assert turn.segments[0].closed, "closed by its own content_block_stop, not by a later block"
+    ui.apply_event(turn, ev.ToolInputProgress(iteration=0, index=1, tool_use_id="t_cut", name="bash",
+                                              partial_json='{"comm', chars=6))
+    ui.apply_event(turn, ev.Retry(iteration=0, attempt=0, delay_s=0.1, error="x", error_type="overloaded_error"))
+    assert [s.kind for s in turn.segments] == [ui.NOTICE], "the cut tool input is not left 'preparing' forever"
 
 
 def test_retry_without_discard_keeps_the_text() -> None:
@@ -298,14 +310,14 @@ def test_bootstrap_imports_the_page_in_a_deployed_tree(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"  # an unrelated cwd: only the bootstrap makes the tree importable
     elsewhere.mkdir()
     got = _probe(app, elsewhere, {})
-    assert got == {"page": "computer_use_demo.dc_impl._ui_app", "host": "computer_use_demo",
+    assert got == {"page": "computer_use_demo.dc_impl.frontends.streamlit.app", "host": "computer_use_demo",
                    "loop": "computer_use_demo.loop", "has_sampling_loop": True}
 
 
 def test_bootstrap_imports_the_page_from_this_checkout(tmp_path: Path) -> None:
     got = _probe(ROOT / "dc_impl" / "streamlit_app.py", tmp_path,
                  {"PYTHONPATH": str(ROOT / "examples"), "DC_UI_HOST_PACKAGE": "computer_use_demo"})
-    assert got == {"page": "dc_impl._ui_app", "host": "computer_use_demo", "loop": "computer_use_demo.loop",
+    assert got == {"page": "dc_impl.frontends.streamlit.app", "host": "computer_use_demo", "loop": "computer_use_demo.loop",
                    "has_sampling_loop": True}
 
 
@@ -424,7 +436,7 @@ def test_retry_replaces_the_discarded_partial_text_with_a_notice(scripted: Any) 
 
 
 def test_streamed_tool_output_is_kept_bounded_with_the_omitted_count() -> None:
-    from dc_impl import _ui_live as live  # needs streamlit only for its import
+    from dc_impl.frontends.streamlit import live  # needs streamlit only for its import
 
     turn = feed(ev.ToolStarted(iteration=0, index=0, tool_use_id="t", name="bash", input={"command": "seq"},
                                mid_stream=False))

@@ -1,4 +1,4 @@
-"""``dc_impl._text_safety``: control characters shown visibly, streamed output kept as a bounded head
+"""``dc_impl.frontends.text_safety``: control characters shown visibly, streamed output kept as a bounded head
 and tail with exact counts of what was left out (shared by the terminal chat and the Streamlit page)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import time
 
-from dc_impl._text_safety import HeadTail, clip_text, omitted_note, one_line, safe_text
+from dc_impl.frontends.text_safety import HeadTail, clip_text, omitted_note, one_line, safe_text
 
 
 def test_controls_escapes_and_bidi_are_rendered_visibly() -> None:

@@ -20,8 +20,8 @@ from unified_loop_kit import (
     user,
 )
 
-from dc_impl._loop_history import RetryPolicy, ThinkingConfigError
-from dc_impl._loop_tools import resolve_tool_set
+from dc_impl.stream.history import RetryPolicy, ThinkingConfigError
+from dc_impl.stream.runner import resolve_tool_set
 from dc_impl.toggles import ToggleState
 from dc_verify.scripted_server import ScriptedServer, load_scenario
 
@@ -86,6 +86,27 @@ async def test_tool_starts_before_message_stop_and_history_matches_upstream(serv
                                             "cache_control": {"type": "ephemeral"}}
     assert [c.text for c in rec.of("tool_output_chunk")] == ["hi\n"]
     assert len(rec.outputs) == 3 and len(rec.responses) == 2 and [t for _, t in rec.tool_outputs] == ["toolu_01"]
+
+
+async def test_the_callback_gets_the_accumulators_events_and_the_tool_starts_at_block_stopped(serve) -> None:
+    """One vocabulary: the message events the accumulator made reach the callback as they are, and the
+    BlockStopped of a tool_use (with its parsed input) is where that tool starts."""
+    srv = serve(scenario(
+        {"blocks": [{"type": "text", "text": "Running it.", "chunk_size": 4},
+                    bash_block("toolu_02", "echo hi", pause_after_s=0.3)], "stop_reason": "tool_use"},
+        {"expect": {"last_user_has_tool_result_for": ["toolu_02"]}, **text_turn("Done.")}))
+    rec = Recorder()
+    messages = await run_loop([user("run it")], rec)
+    assert srv.violations == []
+    first = [e.kind for e in rec.events if getattr(e, "iteration", None) == 0 and e.kind != "tool_started"]
+    assert first[:3] == ["request_started", "message_started", "block_started"]
+    assert first[-3:] == ["message_delta", "message_stopped", "usage"]
+    stopped = [e for e in rec.of("block_stopped") if e.iteration == 0]
+    assert [e.block["type"] for e in stopped] == ["text", "tool_use"]
+    assert stopped[1].block == messages[1]["content"][1]  # the very block that went into history
+    assert stopped[1].block["input"] == {"command": "echo hi"}
+    kinds = [e.kind for e in rec.events]
+    assert rec.events.index(stopped[1]) < kinds.index("tool_started") < kinds.index("message_stopped")
 
 
 async def test_two_tools_results_in_block_order_in_one_user_message(serve, tmp_path: Path) -> None:

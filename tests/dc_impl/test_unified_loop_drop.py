@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from unified_loop_kit import Recorder, result_text, run_loop, scenario, text_turn, tool_results, user
 
-from dc_impl._loop_history import RetryPolicy
+from dc_impl.stream.history import RetryPolicy
 from dc_verify.scripted_server import ScriptedServer, load_scenario
 
 BUDGET_2 = RetryPolicy(max_retries=2, base_delay_s=0.02, max_delay_s=0.1, jitter=0.0)

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from unified_loop_kit import Recorder, run_loop, user
 
-from dc_impl import _loop_host as host
-from dc_impl._loop_history import RetryPolicy
-from dc_impl._loop_tools import ToolRunner
-from dc_impl.unified_streaming_loop import _Loop
+from dc_impl.stream import host
+from dc_impl.stream.history import RetryPolicy
+from dc_impl.stream.loop import LoopParams, _Loop
+from dc_impl.stream.runner import ToolRunner
 from dc_verify.scripted_server import ScriptedServer, load_scenario
 
 
@@ -63,10 +63,9 @@ def test_first_party_request_has_upstreams_betas_caching_and_thinking(monkeypatc
 
 
 def _loop_for(provider: str, messages: list[dict[str, Any]], only_n: int | None) -> _Loop:
-    params = {"messages": messages, "system_prompt_suffix": "", "only_n_most_recent_images": only_n,
-              "provider": provider, "thinking_budget": None, "max_tokens": 4096, "model": "m",
-              "stream_idle_timeout_s": 30.0}
-    return _Loop(params, ToolRunner([], lambda e: None), ["computer-use-2025-01-24"], None, True, RetryPolicy())
+    params = LoopParams(model="m", provider=provider, api_key="k", messages=messages, only_n_most_recent_images=only_n,
+                        stream_idle_timeout_s=30.0, retry=RetryPolicy())
+    return _Loop(params, ToolRunner([], lambda e: None), ["computer-use-2025-01-24"], None)
 
 
 @pytest.mark.parametrize("provider", ["bedrock", "vertex"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dc_verify.checks.deployment import split_import_failures
 
-UI = "computer_use_demo.dc_impl._ui_app"
+UI = "computer_use_demo.dc_impl.frontends.streamlit.app"
 APP = "computer_use_demo.dc_impl.streamlit_app"
 LOOP = "computer_use_demo.dc_impl.unified_streaming_loop"
 

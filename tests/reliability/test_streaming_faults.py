@@ -4,7 +4,7 @@ The unified loop talks real HTTP/SSE to ``dc_verify.scripted_server`` (which val
 like the real API and records violations) and runs the real streaming bash tool. Whatever goes
 wrong -- an ``error`` event, a dropped connection, a malformed event, a stall, a 529 -- at whatever
 point of the turn, the conversation must stay valid (zero violations), the tool must run exactly
-once, and the conversation must be able to go on. Cancelling the turn in each R11 phase must heal
+once, and the conversation must be able to go on. Cancelling the turn in each phase of docs/streaming-rules.md ("Cancellation") must heal
 the history and leave no process behind.
 """
 

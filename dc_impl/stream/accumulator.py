@@ -1,20 +1,24 @@
 """Pure accumulation of one streamed Messages API response.
 
-``apply_event(state, event)`` folds one stream event into a ``TurnState`` and returns it with the
-list of *actions* the event caused (text appended, tool input progress, a block closed, ...). It does
-no I/O and reads no clock, so a recorded SSE transcript replays through it deterministically.
+``apply_event(state, event)`` folds one API stream event into a ``TurnState`` and returns it with the
+stream events it caused (``events.TextDelta``, ``ToolInputProgress``, ``BlockStopped``, ...): the same
+objects the loop acts on and the front ends receive, so nothing translates between them. It does no
+I/O and reads no clock except ``state.clock`` (injectable; it only stamps the events' ``t``), so a
+recorded SSE transcript replays through it deterministically.
 
 Events may be raw SSE payloads (``dict`` decoded from a ``data:`` line) or the SDK's typed event
 objects (``client.beta.messages.create(stream=True)`` yields those); both are read the same way.
 
-Rules kept here (see the streaming reference, §1 and §2):
+Rules kept here (docs/streaming-rules.md, "Accumulating a message" and "History"):
 - text and thinking deltas append; ``signature_delta`` *replaces* the signature;
 - ``redacted_thinking`` and unknown block types are kept exactly as started (plus known deltas);
+  unknown delta and event types are ignored, as the API asks;
 - tool input is the concatenation of every ``partial_json`` fragment, parsed once at
   ``content_block_stop`` (the earliest safe dispatch point); invalid JSON becomes ``input_error``
   and the block's input is wrapped as ``{"INVALID_JSON": raw}`` so history stays a valid object;
 - ``message_delta`` usage is cumulative: values overwrite, never add;
-- a message is complete only per R10 (``message_completeness``).
+- a message is complete only when it has a stop reason and every block was closed (and every thinking
+  block signed): ``message_completeness``.
 
 The state is updated in place (copying text on every delta would make long streams quadratic);
 "pure" here means no side effects outside the state object the caller owns.
@@ -23,12 +27,25 @@ The state is updated in place (copying text on every delta would make long strea
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .events import (
+    BlockStarted,
+    BlockStopped,
+    MessageDelta,
+    MessageStarted,
+    MessageStopped,
+    StreamError,
+    StreamEvent,
+    TextDelta,
+    ThinkingDelta,
+    ToolInputProgress,
+)
+
 TOOL_BLOCK_TYPES = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
-CLIENT_TOOL_TYPE = "tool_use"
-TRUNCATING_STOP_REASONS = frozenset({"max_tokens", "model_context_window_exceeded"})
 
 
 class StreamProtocolError(ValueError):
@@ -52,73 +69,6 @@ def _as_dict(obj: Any) -> dict[str, Any]:
         return dump(mode="json", by_alias=True, exclude_unset=True)
     return {k: v for k, v in vars(obj).items() if not k.startswith("_")}
 
-
-# ----------------------------------------------------------------------------------------------- actions
-
-
-@dataclass(frozen=True, slots=True)
-class MessageStarted:
-    message_id: str | None
-    model: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class BlockOpened:
-    index: int
-    block_type: str
-    tool_use_id: str | None = None
-    name: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TextAppended:
-    index: int
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class ThinkingAppended:
-    index: int
-    thinking: str
-
-
-@dataclass(frozen=True, slots=True)
-class InputAppended:
-    index: int
-    tool_use_id: str
-    name: str
-    partial_json: str
-    chars: int
-
-
-@dataclass(frozen=True, slots=True)
-class BlockClosed:
-    """A block reached ``content_block_stop``; for a ``tool_use`` this is the dispatch point."""
-
-    index: int
-    block: dict[str, Any]
-    input_error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MessageDeltaSeen:
-    stop_reason: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class MessageStopped:
-    stop_reason: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorSeen:
-    """An ``error`` event in a replayed transcript (the SDK raises instead of yielding it)."""
-
-    error: dict[str, Any]
-
-
-Action = (MessageStarted | BlockOpened | TextAppended | ThinkingAppended | InputAppended | BlockClosed
-          | MessageDeltaSeen | MessageStopped | ErrorSeen)
 
 # ------------------------------------------------------------------------------------------------- state
 
@@ -146,6 +96,10 @@ class BlockState:
 
 @dataclass(slots=True)
 class TurnState:
+    """One message as it streams. ``iteration`` and ``clock`` only label the events it produces."""
+
+    iteration: int = 0
+    clock: Callable[[], float] = time.monotonic
     message_id: str | None = None
     model: str | None = None
     started: bool = False
@@ -185,7 +139,7 @@ def _open_block(index: int, payload: Any) -> BlockState:
     elif btype in TOOL_BLOCK_TYPES:
         block = _as_dict(payload)
         block["input"] = _as_dict(_get(payload, "input")) if _get(payload, "input") is not None else {}
-    else:  # unknown or server-result blocks: keep them whole (R1, §4 #5)
+    else:  # unknown or server-result blocks: keep them whole
         block = _as_dict(payload)
         block.setdefault("type", btype)
     return BlockState(index=index, type=btype, block=block)
@@ -201,7 +155,7 @@ def _close_block(bs: BlockState) -> None:
         if raw.strip():
             try:
                 parsed = json.loads(raw)
-            except ValueError as exc:
+            except json.JSONDecodeError as exc:
                 bs.input_error = f"tool input is not valid JSON ({exc.msg} at char {exc.pos})"
                 parsed = {"INVALID_JSON": raw}
             else:
@@ -212,16 +166,16 @@ def _close_block(bs: BlockState) -> None:
     bs.complete = True
 
 
-def _apply_delta(state: TurnState, bs: BlockState, delta: Any) -> Action | None:
+def _apply_delta(state: TurnState, bs: BlockState, delta: Any) -> StreamEvent | None:
     dtype = _get(delta, "type")
     if dtype == "text_delta":
         text = _get(delta, "text") or ""
         bs.parts.append(text)
-        return TextAppended(bs.index, text)
+        return TextDelta(iteration=state.iteration, index=bs.index, text=text, t=state.clock())
     if dtype == "thinking_delta":
         thinking = _get(delta, "thinking") or ""
         bs.parts.append(thinking)
-        return ThinkingAppended(bs.index, thinking)
+        return ThinkingDelta(iteration=state.iteration, index=bs.index, thinking=thinking, t=state.clock())
     if dtype == "signature_delta":
         bs.block["signature"] = _get(delta, "signature") or ""
         return None
@@ -229,7 +183,9 @@ def _apply_delta(state: TurnState, bs: BlockState, delta: Any) -> Action | None:
         frag = _get(delta, "partial_json") or ""
         bs.json_parts.append(frag)
         bs.json_chars += len(frag)
-        return InputAppended(bs.index, bs.block.get("id", ""), bs.block.get("name", ""), frag, bs.json_chars)
+        return ToolInputProgress(iteration=state.iteration, index=bs.index, tool_use_id=bs.block.get("id", ""),
+                                 name=bs.block.get("name", ""), partial_json=frag, chars=bs.json_chars,
+                                 t=state.clock())
     if dtype == "citations_delta":
         bs.block.setdefault("citations", []).append(_as_dict(_get(delta, "citation")))
         return None
@@ -242,8 +198,8 @@ def _apply_delta(state: TurnState, bs: BlockState, delta: Any) -> Action | None:
     return None  # unknown delta types are ignored, as the API asks
 
 
-def apply_event(state: TurnState, event: Any) -> tuple[TurnState, list[Action]]:
-    """Fold one stream event into ``state``; return the state and the actions it caused."""
+def apply_event(state: TurnState, event: Any) -> tuple[TurnState, list[StreamEvent]]:
+    """Fold one API stream event into ``state``; return the state and the stream events it caused."""
     etype = _get(event, "type")
     if etype == "content_block_delta":
         bs = state.by_index.get(_get(event, "index"))
@@ -258,12 +214,13 @@ def apply_event(state: TurnState, event: Any) -> tuple[TurnState, list[Action]]:
         state.message_id = _get(msg, "id")
         state.model = _get(msg, "model")
         state.usage = _as_dict(_get(msg, "usage"))
-        return state, [MessageStarted(state.message_id, state.model)]
+        return state, [MessageStarted(iteration=state.iteration, message_id=state.message_id, model=state.model,
+                                      t=state.clock())]
     if etype in ("ping", None):
         return state, []
     if etype == "error":
         state.error = _as_dict(_get(event, "error"))
-        return state, [ErrorSeen(state.error)]
+        return state, [StreamError(iteration=state.iteration, error=state.error, t=state.clock())]
     if not state.started:
         raise StreamProtocolError(f'unexpected event order: got {etype} before "message_start"')
     if etype == "content_block_start":
@@ -273,7 +230,8 @@ def apply_event(state: TurnState, event: Any) -> tuple[TurnState, list[Action]]:
         bs = _open_block(index, _get(event, "content_block"))
         state.blocks.append(bs)
         state.by_index[index] = bs
-        return state, [BlockOpened(index, bs.type, bs.block.get("id"), bs.block.get("name"))]
+        return state, [BlockStarted(iteration=state.iteration, index=index, block_type=bs.type,
+                                    tool_use_id=bs.block.get("id"), name=bs.block.get("name"), t=state.clock())]
     if etype == "content_block_stop":
         bs = state.by_index.get(_get(event, "index"))
         if bs is None:
@@ -281,7 +239,8 @@ def apply_event(state: TurnState, event: Any) -> tuple[TurnState, list[Action]]:
         if bs.complete:
             return state, []
         _close_block(bs)
-        return state, [BlockClosed(bs.index, bs.block, bs.input_error)]
+        return state, [BlockStopped(iteration=state.iteration, index=bs.index, block=bs.block,
+                                    input_error=bs.input_error, t=state.clock())]
     if etype == "message_delta":
         delta = _get(event, "delta")
         state.stop_reason = _get(delta, "stop_reason", state.stop_reason)
@@ -290,28 +249,32 @@ def apply_event(state: TurnState, event: Any) -> tuple[TurnState, list[Action]]:
         if details is not None:
             state.stop_details = _as_dict(details)
         state.usage.update(_as_dict(_get(event, "usage")))
-        return state, [MessageDeltaSeen(state.stop_reason)]
+        return state, [MessageDelta(iteration=state.iteration, stop_reason=state.stop_reason, t=state.clock())]
     if etype == "message_stop":
         state.stopped = True
-        return state, [MessageStopped(state.stop_reason)]
-    return state, []  # unknown event names are ignored (DOC-stream "Other events")
+        return state, [MessageStopped(iteration=state.iteration, stop_reason=state.stop_reason, t=state.clock())]
+    return state, []  # unknown event names are ignored, as the API asks
 
 
-def replay(events: Any) -> tuple[TurnState, list[Action]]:
-    """Apply every event of an iterable to a fresh state; return it and all actions in order."""
-    state = TurnState()
-    actions: list[Action] = []
+def replay(events: Iterable[Any], *, clock: Callable[[], float] = time.monotonic) -> tuple[TurnState, list[StreamEvent]]:
+    """Apply every API event of an iterable to a fresh state; return it and all stream events in order."""
+    state = TurnState(clock=clock)
+    out: list[StreamEvent] = []
     for ev in events:
-        state, acts = apply_event(state, ev)
-        actions.extend(acts)
-    return state, actions
+        state, produced = apply_event(state, ev)
+        out.extend(produced)
+    return state, out
 
 
 # ---------------------------------------------------------------------------------------------- queries
 
 
 def message_completeness(state: TurnState) -> tuple[bool, str | None]:
-    """R10: can this message go into history as a whole? Returns (complete, reason if not)."""
+    """Can this message go into history as a whole? Returns (complete, reason if not).
+
+    Complete: ``message_start`` seen, a stop reason, every block closed, every thinking block signed
+    (docs/streaming-rules.md, "A complete message").
+    """
     if not state.started:
         return False, "no message_start"
     if not state.stopped and state.stop_reason is None:
@@ -333,7 +296,7 @@ def _history_block(bs: BlockState) -> dict[str, Any] | None:
 
 
 def final_blocks(state: TurnState) -> list[dict[str, Any]]:
-    """History form of a complete message: every block in order, empty text blocks dropped (R1)."""
+    """History form of a complete message: every block in order, empty text blocks dropped."""
     out = []
     for bs in state.blocks:
         block = _history_block(bs)
@@ -343,7 +306,7 @@ def final_blocks(state: TurnState) -> list[dict[str, Any]]:
 
 
 def completed_prefix(state: TurnState, *, keep_partial_text: bool = False) -> list[dict[str, Any]]:
-    """History form of an unfinished message: the leading run of complete blocks (R10, R11b).
+    """History form of an unfinished message: the leading run of complete blocks (docs/streaming-rules.md).
 
     Stops at the first block that is not complete, or a thinking block without a signature. A text
     block cut off in the middle is kept when ``keep_partial_text`` (text can be resumed; tool input
@@ -364,14 +327,7 @@ def completed_prefix(state: TurnState, *, keep_partial_text: bool = False) -> li
     return out
 
 
-def client_tool_uses(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The ``tool_use`` blocks (client tools) of a block list, in order."""
-    return [b for b in blocks if b.get("type") == CLIENT_TOOL_TYPE]
-
-
 __all__ = [
-    "CLIENT_TOOL_TYPE", "TOOL_BLOCK_TYPES", "TRUNCATING_STOP_REASONS", "Action", "BlockClosed", "BlockOpened",
-    "BlockState", "ErrorSeen", "InputAppended", "MessageDeltaSeen", "MessageStarted", "MessageStopped",
-    "StreamProtocolError", "TextAppended", "ThinkingAppended", "TurnState", "apply_event", "client_tool_uses",
-    "completed_prefix", "final_blocks", "message_completeness", "replay",
+    "TOOL_BLOCK_TYPES", "BlockState", "StreamProtocolError", "TurnState", "apply_event", "completed_prefix",
+    "final_blocks", "message_completeness", "replay",
 ]

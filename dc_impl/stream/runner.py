@@ -1,7 +1,7 @@
 """Tool sets for the unified loop, and the runner that executes tool_use blocks.
 
 Tool sets: inside a host tree, the host's ``TOOL_GROUPS_BY_VERSION[tool_version]`` with the streaming
-classes of ``dc_impl.tools`` swapped in where their toggles are on (``hook.substitute_tool_classes``:
+classes of ``dc_impl.tools`` swapped in where their toggles are on (``substitution.substitute_tool_classes``:
 matched by API type, so the model sees exactly the same tool definitions); standalone, our own
 streaming bash and editor for the version.
 
@@ -9,8 +9,14 @@ streaming bash and editor for the version.
 block order: by default one at a time (``concurrency="serial"``: the shell and the editor share the file
 system, so a later call may depend on an earlier one even across tools); ``"per_tool"`` lets calls to
 different tool instances overlap while calls to the same instance still queue in order. A tool_use id
-is dispatched at most once, whatever happens. Tool failures become ``is_error`` results: unknown tool,
-invalid input, ``ToolError`` (its message) and any other exception (``repr``, logged).
+is dispatched at most once, whatever happens (docs/streaming-rules.md, "A tool never runs twice"). Tool
+failures become ``is_error`` results: unknown tool, invalid input, ``ToolError`` (its message) and any
+other exception (``repr``, logged).
+
+Live reports: a tool with an ``on_output`` attribute (the bash tool) gets a callback that turns each
+chunk into a ``ToolOutputChunk``; one with ``on_progress`` (the computer tool's ``ScreenProgress``, the
+file tool's ``(done, total)``) into a ``ToolProgress``. Both are set for the loop's lifetime and the
+tool's own callbacks are restored (and still called) afterwards.
 """
 
 from __future__ import annotations
@@ -22,9 +28,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._compat import ToolError, ToolFailure, ToolResult
-from .hook import streaming_classes, substitute_tool_classes
-from .stream_events import StreamEvent, ToolFinished, ToolOutputChunk, ToolStarted
+from .._compat import ToolError, ToolFailure, ToolResult
+from ..substitution import streaming_classes, substitute_tool_classes
+from .events import StreamEvent, ToolFinished, ToolOutputChunk, ToolProgress, ToolStarted
+from .host import import_host
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +50,10 @@ OWN_TOOL_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 def host_tool_groups() -> Mapping[str, Any] | None:
     try:
-        from ..tools.groups import TOOL_GROUPS_BY_VERSION  # type: ignore[import-not-found]
+        groups = import_host("tools.groups")  # deployed: computer_use_demo.tools.groups
     except ImportError:
         return None
-    return TOOL_GROUPS_BY_VERSION
+    return getattr(groups, "TOOL_GROUPS_BY_VERSION", None) if groups is not None else None
 
 
 def beta_flag_for(tool_version: str) -> str | None:
@@ -75,8 +82,7 @@ def resolve_tool_set(tool_version: str, toggles: Any) -> ToolSet:
     groups = host_tool_groups()
     if groups is not None:
         group = groups[tool_version]
-        classes = substitute_tool_classes(list(group.tools), use_bash=toggles.enabled("use_streaming_bash"),
-                                          use_file=toggles.enabled("use_streaming_file"))
+        classes = substitute_tool_classes(list(group.tools), toggles)
         return ToolSet([cls() for cls in classes], group.beta_flag, owned=True)
     if tool_version not in OWN_TOOL_GROUPS:
         raise KeyError(tool_version)
@@ -116,6 +122,31 @@ class ToolRun:
         self.partial_chars += len(text)
         while self.partial_chars > PARTIAL_OUTPUT_KEEP and len(self.partial_output) > 1:
             self.partial_chars -= len(self.partial_output.pop(0))
+
+
+def progress_event(run: ToolRun, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ToolProgress:
+    """The ``ToolProgress`` of one ``on_progress`` call of ``run``'s tool.
+
+    A report object with a ``phase`` (the computer tool's ``ScreenProgress``) gives its phase, elapsed
+    time and detail; ``(done, total)`` counters (the file tool) give phase "read" with the counters.
+    """
+    first = args[0] if args else None
+    now = time.monotonic()
+    elapsed = round((now - run.started_at) * 1000, 1) if run.started_at is not None else 0.0
+    phase = getattr(first, "phase", None)
+    if isinstance(phase, str):
+        own = getattr(first, "elapsed_ms", None)
+        detail = getattr(first, "detail", None)
+        action = getattr(first, "action", None)
+        info = {"action": action} if isinstance(action, str) else {}
+        info.update(detail if isinstance(detail, dict) else {})
+        return ToolProgress(tool_use_id=run.tool_use_id, name=run.name, phase=phase,
+                            elapsed_ms=float(own) if isinstance(own, int | float) else elapsed, detail=info, t=now)
+    done = kwargs.get("done", first)
+    total = kwargs.get("total", args[1] if len(args) > 1 else None)
+    return ToolProgress(tool_use_id=run.tool_use_id, name=run.name, phase="read", elapsed_ms=elapsed,
+                        done=done if isinstance(done, int) else None, total=total if isinstance(total, int) else None,
+                        t=now)
 
 
 def _tool_error_text(exc: Exception, name: str) -> str:
@@ -167,12 +198,7 @@ class ToolRunner:
         def on_progress(*args: Any, **kwargs: Any) -> Any:
             run = self._current.get(id(tool))
             if run is not None:
-                first = args[0] if args else None
-                done = kwargs.get("done", getattr(first, "done", first))
-                total = kwargs.get("total", getattr(first, "total", args[1] if len(args) > 1 else None))
-                self._emit(ToolOutputChunk(tool_use_id=run.tool_use_id, name=run.name, text="", stream="progress",
-                                           done=done if isinstance(done, int) else None,
-                                           total=total if isinstance(total, int) else None))
+                self._emit(progress_event(run, args, kwargs))
             return previous(*args, **kwargs) if previous is not None else None
         return on_progress
 
@@ -301,6 +327,6 @@ class ToolRunner:
 
 
 __all__ = [
-    "OWN_TOOL_GROUPS", "ToolRun", "ToolRunner", "ToolSet", "beta_flag_for", "host_tool_groups", "resolve_tool_set",
-    "tool_versions",
+    "OWN_TOOL_GROUPS", "ToolRun", "ToolRunner", "ToolSet", "beta_flag_for", "host_tool_groups", "progress_event",
+    "resolve_tool_set", "tool_versions",
 ]

@@ -1,11 +1,11 @@
-"""History and request rules for the unified loop (streaming reference §2).
+"""History and request rules for the unified loop (docs/streaming-rules.md).
 
-- ``check_thinking_params`` enforces R9 before anything is sent: a clear ``ThinkingConfigError``
-  instead of a 400 from the API.
-- ``RetryPolicy`` / ``classify_failure`` implement R12: which stream failures may be retried or, once a
-  tool has started, continued from the kept blocks and their results, and with what backoff.
+- ``check_thinking_params`` checks the extended-thinking limits before anything is sent: a clear
+  ``ThinkingConfigError`` instead of a 400 from the API ("Thinking").
+- ``RetryPolicy`` / ``classify_failure``: which stream failures may be retried or, once a tool has
+  started, continued from the kept blocks and their results, and with what backoff ("Failed streams").
 - ``results_message`` builds the one user message that answers every ``tool_use`` of an assistant
-  message, in block order, results first (R2-R4).
+  message, in block order, with nothing before the results ("Tool results").
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ RETRYABLE_ERROR_TYPES = frozenset({"overloaded_error", "api_error", "rate_limit_
 
 
 class ThinkingConfigError(ValueError):
-    """``thinking_budget`` / ``max_tokens`` break the API's extended-thinking rules (R9)."""
+    """``thinking_budget`` / ``max_tokens`` break the API's extended-thinking rules."""
 
 
 def check_thinking_params(thinking_budget: int | None, max_tokens: int, *, interleaved: bool) -> None:
-    """R9: budget >= 1024, and below ``max_tokens`` unless interleaved thinking is on."""
+    """Budget >= 1024, and below ``max_tokens`` unless interleaved thinking is on."""
     if not thinking_budget:
         return
     if isinstance(thinking_budget, bool) or not isinstance(thinking_budget, int):
@@ -40,7 +40,7 @@ def check_thinking_params(thinking_budget: int | None, max_tokens: int, *, inter
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """R12: how often and how fast a failed stream is tried again.
+    """How often and how fast a failed stream is tried again (docs/streaming-rules.md, "Failed streams").
 
     ``max_retries`` bounds the consecutive failed streams of one ``sampling_loop`` call (reset when a
     message completes): a retry of the same request (no tool started) and a continuation (a tool started:
@@ -58,7 +58,7 @@ class RetryPolicy:
 
 
 class IncompleteStream(Exception):
-    """The stream ended (cleanly) without a complete message (R10)."""
+    """The stream ended (cleanly) without a complete message."""
 
 
 def error_type_of(exc: BaseException) -> str:
@@ -91,7 +91,7 @@ def classify_failure(exc: BaseException) -> tuple[bool, str]:
 
 
 def results_message(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """One user message with every tool_result, in block order and nothing before them (R3)."""
+    """One user message with every tool_result, in block order and nothing before them."""
     return {"role": "user", "content": results}
 
 

@@ -2,11 +2,11 @@
 
 History rendering follows upstream's ``_render_message``: one chat message per block, tool results
 from ``st.session_state.tools`` (the API's ``tool_result`` is not enough to render), thinking in a
-collapsed expander. The live turn is drawn by ``_ui_live``, which uses ``render_live_tool`` here.
+collapsed expander. The live turn is drawn by ``live.py``, which uses ``render_live_tool`` here.
 
 Tool output is data, not page content: it is always drawn as text (``st.code``; a tool's error as one
 fenced code block inside ``st.error`` that the text cannot close), never as markdown or HTML, after
-``_text_safety.safe_text`` (control characters and bidi overrides shown visibly) and capped to head
+``text_safety.safe_text`` (control characters and bidi overrides shown visibly) and capped to head
 and tail like the live view. Model text stays markdown, as upstream shows it, but made safe the same
 way.
 """
@@ -21,9 +21,9 @@ from typing import Any
 
 import streamlit as st
 
-from . import _ui_state as ui
-from ._compat import ToolResult
-from ._text_safety import clip_text, safe_text
+from ..._compat import ToolResult
+from .. import reducer as ui
+from ..text_safety import clip_text, safe_text
 
 USER, BOT, TOOL = "user", "assistant", "tool"
 
@@ -138,9 +138,12 @@ def render_live_tool(seg: ui.Segment, *, hide_images: bool) -> None:
         if seg.mid_stream:
             label += " (started while the model was still writing)"
         st.caption(f"`{seg.name}` {label}…")
+    running = seg.status in (ui.TOOL_INPUT, ui.TOOL_RUNNING)
     if seg.progress is not None:
         done, total = seg.progress
         st.progress(min(1.0, done / total) if total else 0.0, text=f"{done}/{total}")
+    if running and seg.activity is not None:  # e.g. "waiting for the screen to settle… 0.4 s"
+        st.caption(f":material/hourglass_top: {ui.progress_text(seg.activity)}")
     if seg.result is not None:
         render_tool_result(seg.result, hide_images=hide_images)
     else:

@@ -1,6 +1,6 @@
 """Upstream helpers the unified loop shares with the host tree's ``loop.py``.
 
-Deployed as ``computer_use_demo/dc_impl``, the host's own ``SYSTEM_PROMPT``, ``APIProvider``,
+Deployed as ``computer_use_demo/dc_impl`` (this module is ``computer_use_demo.dc_impl.stream.host``), the host's own ``SYSTEM_PROMPT``, ``APIProvider``,
 ``_inject_prompt_caching``, ``_maybe_filter_to_n_most_recent_images`` and ``_make_api_tool_result`` are
 used, so prompts, caching, image truncation and result rendering stay exactly the host's. Standalone
 (or when the host module cannot be imported), equivalents written from upstream's documented behaviour
@@ -9,13 +9,15 @@ are used. Only helpers are imported from the host: never its ``sampling_loop``, 
 
 from __future__ import annotations
 
+import importlib
 import logging
 import platform
 from datetime import datetime
 from enum import StrEnum
+from types import ModuleType
 from typing import Any
 
-from ._compat import ToolResult
+from .._compat import ToolResult
 
 log = logging.getLogger(__name__)
 
@@ -84,18 +86,16 @@ def _own_prepend_system(result: ToolResult, text: str) -> str:
 
 def _own_make_api_tool_result(result: ToolResult, tool_use_id: str) -> dict[str, Any]:
     """Upstream's rendering: an error sends only the error text with ``is_error``; else text + image."""
-    content: list[dict[str, Any]] | str = []
-    is_error = False
     if result.error:
-        is_error = True
-        content = _own_prepend_system(result, result.error)
-    else:
-        if result.output:
-            content.append({"type": "text", "text": _own_prepend_system(result, result.output)})
-        if result.base64_image:
-            content.append({"type": "image", "source": {"type": "base64", "media_type": "image/png",
-                                                         "data": result.base64_image}})
-    return {"type": "tool_result", "content": content, "tool_use_id": tool_use_id, "is_error": is_error}
+        return {"type": "tool_result", "content": _own_prepend_system(result, result.error),
+                "tool_use_id": tool_use_id, "is_error": True}
+    content: list[dict[str, Any]] = []
+    if result.output:
+        content.append({"type": "text", "text": _own_prepend_system(result, result.output)})
+    if result.base64_image:
+        content.append({"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                                     "data": result.base64_image}})
+    return {"type": "tool_result", "content": content, "tool_use_id": tool_use_id, "is_error": False}
 
 
 SYSTEM_PROMPT: str = _OWN_SYSTEM_PROMPT
@@ -103,10 +103,22 @@ APIProvider: Any = _OwnAPIProvider
 inject_prompt_caching: Any = _own_inject_prompt_caching
 filter_to_n_most_recent_images: Any = _own_filter_images
 make_api_tool_result: Any = _own_make_api_tool_result
-HOST_LOOP = False
 
+# The package ``dc_impl`` is deployed in (``computer_use_demo``), or None in this checkout (dc_impl on top).
+_PARTS = (__package__ or "").split(".")
+HOST_PACKAGE: str | None = ".".join(_PARTS[:-2]) if len(_PARTS) > 2 else None
+
+
+def import_host(name: str) -> ModuleType | None:
+    """The host tree's module ``name`` (e.g. ``loop``, ``tools.groups``); None outside a host tree."""
+    if HOST_PACKAGE is None:
+        return None
+    return importlib.import_module(f"{HOST_PACKAGE}.{name}")
+
+
+_host_loop: ModuleType | None
 try:  # inside a host computer_use_demo tree: the host's helpers (module is complete by call time)
-    from .. import loop as _host_loop  # type: ignore[attr-defined]
+    _host_loop = import_host("loop")
 except ImportError:
     _host_loop = None
 except Exception as exc:  # a host loop.py that fails to import must not take us down with it
@@ -121,7 +133,6 @@ if _host_loop is not None:
                                              filter_to_n_most_recent_images)
     make_api_tool_result = getattr(_host_loop, "_make_api_tool_result", make_api_tool_result)
     PROMPT_CACHING_BETA_FLAG = getattr(_host_loop, "PROMPT_CACHING_BETA_FLAG", PROMPT_CACHING_BETA_FLAG)
-    HOST_LOOP = True
 
 
 def make_async_client(provider: Any, api_key: str) -> Any:
@@ -151,7 +162,7 @@ def is_first_party(provider: Any) -> bool:
 
 
 __all__ = [
-    "HOST_LOOP", "INTERLEAVED_THINKING_BETA_FLAG", "PROMPT_CACHING_BETA_FLAG", "SYSTEM_PROMPT",
+    "HOST_PACKAGE", "import_host", "INTERLEAVED_THINKING_BETA_FLAG", "PROMPT_CACHING_BETA_FLAG", "SYSTEM_PROMPT",
     "TOKEN_EFFICIENT_TOOLS_BETA_FLAG", "APIProvider", "filter_to_n_most_recent_images", "inject_prompt_caching",
     "is_first_party", "make_api_tool_result", "make_async_client",
 ]

@@ -1,9 +1,9 @@
 """The Claude DC Streamlit page: upstream's app, with the turn streamed live and a Stop button.
 
-``streamlit_app.py`` (the file ops pass to ``streamlit run``) only bootstraps the import path and
-calls ``main()`` here. Each script run draws the stored history; a turn runs in a ``TurnRunner``
+``dc_impl/streamlit_app.py`` (the file ops pass to ``streamlit run``) only bootstraps the import path
+and calls ``main()`` here. Each script run draws the stored history; a turn runs in a ``TurnRunner``
 thread, and while it runs the script run polls its ``LiveTurn`` every ``POLL_S`` and redraws only the
-segments that changed (``_ui_live``). The loop's events reach the ``LiveTurn`` through a
+segments that changed (``live.py``). The loop's events reach the ``LiveTurn`` through a
 ``StreamingSession`` with a ``Coalescer`` (at most 10 updates a second), so a fast stream costs the
 page a bounded number of redraws. A click (Stop, a new message, a sidebar change) interrupts the
 polling script run, not the turn; the next run picks the turn up again. When the turn ends the page
@@ -26,12 +26,10 @@ from typing import Any
 
 import streamlit as st
 
-from . import _ui_live as live
-from . import _ui_render as render
-from . import _ui_settings as settings
-from . import _ui_turn as turn_mod
-from . import toggles
-from ._ui_runner import CANCELLED, COMPLETED, TurnRunner
+from ... import toggles
+from . import live, render, settings
+from . import turn as turn_mod
+from .runner import CANCELLED, COMPLETED, TurnRunner
 
 ENV_HOST_PACKAGE = "DC_UI_HOST_PACKAGE"
 POLL_S = 0.1  # live view poll period (the Coalescer upstream already limits updates to 10/s)
@@ -51,10 +49,15 @@ WARNING_TEXT = (
 )
 
 
+IMPL_SUBPACKAGE = ".dc_impl.frontends.streamlit"
+
+
 def host_package_name() -> str:
-    """The ``computer_use_demo`` package this app serves: our parent package when deployed in it."""
-    parent = (__package__ or "").rpartition(".")[0]
-    return parent or os.environ.get(ENV_HOST_PACKAGE, "computer_use_demo")
+    """The ``computer_use_demo`` package this app serves: the package above ``dc_impl`` when deployed in it."""
+    package = __package__ or ""
+    if package.endswith(IMPL_SUBPACKAGE):  # <host>.dc_impl.frontends.streamlit
+        return package[: -len(IMPL_SUBPACKAGE)]
+    return os.environ.get(ENV_HOST_PACKAGE, "computer_use_demo")
 
 
 def load_host() -> tuple[ModuleType, ModuleType]:

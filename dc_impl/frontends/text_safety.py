@@ -1,6 +1,6 @@
 """Text from a tool or the model, made safe and bounded for a front end (terminal chat, Streamlit page).
 
-Two pure pieces, shared by ``dc_impl.chat`` and the Streamlit modules (``_ui_state``, ``_ui_render``):
+Two pure pieces, shared by the front ends (``reducer``, ``terminal``, ``streamlit/render``):
 
 * ``safe_text`` renders control characters visibly instead of passing them on: C0 controls (except
   newline and tab) and DEL become their Unicode control pictures (ESC -> ``␛``, BEL -> ``␇``, a lone CR

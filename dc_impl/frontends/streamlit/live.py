@@ -17,8 +17,8 @@ from typing import Any
 
 import streamlit as st
 
-from . import _ui_render as render
-from . import _ui_state as ui
+from .. import reducer as ui
+from . import render
 
 
 @dataclass
@@ -31,8 +31,9 @@ class _Slot:
 def signature(seg: ui.Segment, *, stream_thinking: bool) -> tuple[Any, ...]:
     """What the drawing of ``seg`` depends on; equal signatures need no redraw."""
     if seg.kind == ui.TOOL:
+        activity = seg.activity.t if seg.activity is not None else None  # each progress report redraws
         return (seg.status, seg.input_chars, seg.input is None, seg.output_chars, seg.stderr_chars, seg.progress,
-                seg.result is not None)  # counts of all output received: the shown text is capped
+                activity, seg.result is not None)  # counts of all output received: the shown text is capped
     if seg.kind == ui.THINKING and not stream_thinking and not seg.closed:
         return (seg.closed, len(seg.text) // 200)  # only the size hint changes while hidden
     return (seg.closed, len(seg.text))

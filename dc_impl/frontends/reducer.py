@@ -1,18 +1,22 @@
-"""What the Streamlit page shows of the turn in progress: a pure reducer over the loop's events.
+"""The turn in progress as both front ends show it: one pure reducer over the loop's stream events.
 
-The agent loop runs in a background thread and reports either typed stream events (the unified
-streaming loop's ``stream_callback``) or whole blocks (upstream's ``output_callback`` and
-``tool_output_callback``). Both feed one ``LiveTurn``: an ordered list of ``Segment`` objects (text,
-thinking, tool call, notice) plus usage and metrics. ``apply_event``, ``apply_block`` and
-``apply_tool_result`` only change that data; rendering it is ``_ui_render``'s job, so the reducer is
-tested without a browser. ``LiveTurn.version`` grows with every change, so a poller redraws only when
-something happened.
+The terminal chat (``terminal.py``) and the Streamlit page (``streamlit/``) fold the same events
+(``stream/events.py``) into the same ``LiveTurn``: an ordered list of ``Segment`` objects (text,
+thinking, tool call, notice) plus usage and metrics; each only draws it. The Streamlit page may also
+feed whole blocks (upstream's ``output_callback`` and ``tool_output_callback``, when the original loop
+runs) through ``apply_block`` and ``apply_tool_result``. Nothing here draws, so the reducer is tested
+without a terminal or a browser. ``LiveTurn.version`` grows with every change, so a poller redraws
+only when something happened.
 
-Text from the model or a tool is stored already made safe (``_text_safety.safe_text``: control
+Text from the model or a tool is stored already made safe (``text_safety.safe_text``: control
 characters and bidi overrides shown visibly), and a tool's streamed output is kept as a bounded head
-and tail (``_text_safety.HeadTail``, ``OUTPUT_HEAD_CHARS`` + ``OUTPUT_TAIL_CHARS``) with a line counting
-what was left out, so a command printing megabytes costs the page a bounded amount of memory and
-redraw.
+and tail per stream (``text_safety.HeadTail``, ``LiveTurn.output_head_chars`` + ``output_tail_chars``)
+with a line counting what was left out, so a command printing megabytes costs a front end a bounded
+amount of memory and redraw.
+
+A ``Retry`` that discards the partial reply (the same request is sent again) removes the text and
+thinking of its iteration; one that continues after a tool ran keeps them (docs/streaming-rules.md,
+"What a front end shows"). Either leaves a notice segment.
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import stream_events as ev
-from ._text_safety import HeadTail, safe_text
+from ..stream import events as ev
+from .text_safety import HeadTail, safe_text
 
 TEXT = "text"
 THINKING = "thinking"
@@ -35,7 +39,8 @@ TOOL_INPUT = "input"  # its input JSON is still streaming
 TOOL_RUNNING = "running"
 TOOL_STATUSES_DONE = ("ok", "error", "interrupted", "not_run")
 
-# What the page keeps and shows of one tool's output (per stream); the tool caps its result at 30,000.
+# What a front end keeps of one tool's output (per stream) unless it asks for less; the tool caps its
+# result at 30,000 characters.
 OUTPUT_HEAD_CHARS = 10_000
 OUTPUT_TAIL_CHARS = 20_000
 
@@ -57,21 +62,26 @@ class Segment:
     stderr: str = ""
     output_chars: int = 0  # everything received, shown or not
     stderr_chars: int = 0
-    progress: tuple[int, int] | None = None
+    progress: tuple[int, int] | None = None  # done/total counters of the last progress report that had them
+    activity: ev.ToolProgress | None = None  # the last progress report (phase, elapsed, detail)
     is_error: bool = False
     duration_s: float | None = None
     mid_stream: bool = False
     result: Any = None  # the ToolResult, once the tool finished
+    event: ev.StreamEvent | None = None  # a notice: the event it stands for (e.g. the Retry)
     out_buf: HeadTail | None = field(default=None, repr=False, compare=False)
     err_buf: HeadTail | None = field(default=None, repr=False, compare=False)
 
-    def add_output(self, text: str, stream: str) -> None:
+    def add_output(self, text: str, stream: str, caps: tuple[int, int] = (OUTPUT_HEAD_CHARS, OUTPUT_TAIL_CHARS)) -> None:
         """Append streamed output to the bounded buffer of ``stream`` and refresh what is shown."""
-        attr = "err_buf" if stream == "stderr" else "out_buf"
-        buf = getattr(self, attr)
+        is_err = stream == "stderr"
+        buf = self.err_buf if is_err else self.out_buf
         if buf is None:
-            buf = HeadTail(OUTPUT_HEAD_CHARS, OUTPUT_TAIL_CHARS)
-            setattr(self, attr, buf)
+            buf = HeadTail(*caps)
+            if is_err:
+                self.err_buf = buf
+            else:
+                self.out_buf = buf
         buf.add(text)
         if stream == "stderr":
             self.stderr, self.stderr_chars = buf.clip().text, buf.total_chars
@@ -93,6 +103,8 @@ class LiveTurn:
     done: ev.Done | None = None
     error: str | None = None
     version: int = 0
+    output_head_chars: int = OUTPUT_HEAD_CHARS
+    output_tail_chars: int = OUTPUT_TAIL_CHARS
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     def snapshot(self) -> LiveTurn:
@@ -109,6 +121,8 @@ class LiveTurn:
                 done=self.done,
                 error=self.error,
                 version=self.version,
+                output_head_chars=self.output_head_chars,
+                output_tail_chars=self.output_tail_chars,
             )
 
     def tool(self, tool_use_id: str) -> Segment | None:
@@ -147,9 +161,40 @@ def _tool_segment(turn: LiveTurn, tool_use_id: str, name: str, key: tuple[Any, .
 
 
 def retry_notice(event: ev.Retry) -> str:
+    """What both front ends say about a failed stream (safe text)."""
     what = event.error_type or "error"
-    discarded = " The partial reply was discarded." if event.discard_partial else ""
-    return safe_text(f"Retrying after {what} (attempt {event.attempt + 1}, in {event.delay_s:.1f} s).{discarded}")
+    if event.discard_partial:
+        return safe_text(f"stream failed ({what}); retrying in {event.delay_s:.1f} s (attempt {event.attempt + 1}); "
+                         "the partial reply was discarded")
+    return safe_text(f"stream failed ({what}); continuing with what was kept in {event.delay_s:.1f} s "
+                     f"(attempt {event.attempt + 1})")
+
+
+def _seconds(ms: Any) -> str:
+    return f"{float(ms) / 1000:.1f} s" if isinstance(ms, int | float) else "?"
+
+
+def progress_text(event: ev.ToolProgress) -> str:
+    """One line for a running tool's last progress report, e.g. "waiting for the screen to settle… 0.4 s"."""
+    d = event.detail
+    phase = event.phase
+    if phase == "action_done":
+        text = f"{d.get('action', 'action')} done, waiting for the screen… {_seconds(event.elapsed_ms)}"
+    elif phase == "frames_compared":
+        text = f"waiting for the screen to settle… {_seconds(event.elapsed_ms)} ({d.get('frames', '?')} frames compared)"
+    elif phase == "settled":
+        text = f"screen settled after {_seconds(d.get('waited_ms'))}"
+    elif phase == "cap_reached":
+        text = f"screen did not settle; capturing after {_seconds(d.get('waited_ms'))}"
+    elif phase == "captured":
+        text = f"screenshot captured ({d.get('width', '?')}x{d.get('height', '?')})… {_seconds(event.elapsed_ms)}"
+    elif phase == "encoded":
+        text = f"screenshot encoded ({d.get('bytes', '?')} bytes) at {_seconds(event.elapsed_ms)}"
+    elif phase == "read" and event.done is not None and event.total is not None:
+        text = f"read {event.done:,} of {event.total:,} bytes… {_seconds(event.elapsed_ms)}"
+    else:
+        text = f"{phase}… {_seconds(event.elapsed_ms)}"
+    return safe_text(text)
 
 
 def apply_event(turn: LiveTurn, event: Any) -> None:
@@ -187,14 +232,24 @@ def _apply(turn: LiveTurn, event: Any) -> bool:  # noqa: C901 - one branch per e
         return True
     if isinstance(event, ev.ToolOutputChunk):
         seg = _tool_segment(turn, event.tool_use_id, event.name, ("tool", event.tool_use_id))
-        if event.stream == "progress":
-            if event.done is not None and event.total is not None:
-                seg.progress = (event.done, event.total)
-        else:
-            seg.add_output(event.text, event.stream)
+        seg.add_output(event.text, event.stream, (turn.output_head_chars, turn.output_tail_chars))
         if seg.status == TOOL_INPUT:
             seg.status = TOOL_RUNNING
         return True
+    if isinstance(event, ev.ToolProgress):
+        seg = _tool_segment(turn, event.tool_use_id, event.name, ("tool", event.tool_use_id))
+        seg.activity = event
+        if event.done is not None and event.total is not None:
+            seg.progress = (event.done, event.total)
+        if seg.status == TOOL_INPUT:
+            seg.status = TOOL_RUNNING
+        return True
+    if isinstance(event, ev.BlockStopped):
+        for seg in turn.segments:
+            if seg.kind in (TEXT, THINKING) and seg.key == (event.iteration, event.index):
+                seg.closed = True
+                return True
+        return False
     if isinstance(event, ev.ToolFinished):
         seg = _tool_segment(turn, event.tool_use_id, event.name, ("tool", event.tool_use_id))
         seg.status, seg.is_error = event.status, event.is_error
@@ -204,7 +259,8 @@ def _apply(turn: LiveTurn, event: Any) -> bool:  # noqa: C901 - one branch per e
         turn.retries += 1
         if event.discard_partial:
             _discard_iteration(turn, event.iteration)
-        turn.segments.append(Segment(kind=NOTICE, key=("retry", event.iteration, event.attempt), text=retry_notice(event)))
+        turn.segments.append(Segment(kind=NOTICE, key=("retry", event.iteration, event.attempt),
+                                     text=retry_notice(event), event=event))
         return True
     if isinstance(event, ev.Usage):
         turn.usage.append(event)
@@ -228,9 +284,10 @@ def _close_iteration_before(turn: LiveTurn, iteration: int, index: int) -> None:
 
 
 def _discard_iteration(turn: LiveTurn, iteration: int) -> None:
-    """Drop the partial text and thinking of ``iteration`` (tools never ran before a retry)."""
+    """Drop the partial text, thinking and tool inputs of ``iteration`` (no tool ran before a retry)."""
     turn.segments = [
-        s for s in turn.segments if not (s.kind in (TEXT, THINKING) and s.key[:1] == (iteration,))
+        s for s in turn.segments
+        if not (s.kind in (TEXT, THINKING) or (s.kind == TOOL and s.status == TOOL_INPUT)) or s.key[:1] != (iteration,)
     ]
 
 

@@ -112,7 +112,7 @@ def validate_auth(provider: str, api_key: str | None) -> str | None:
         return "Enter your Anthropic API key in the sidebar to continue."
     if provider == "bedrock":
         try:
-            import boto3  # type: ignore[import-not-found]
+            import boto3  # type: ignore[import-not-found,unused-ignore]  # optional (Bedrock only), no stubs
         except ImportError:
             return "Install boto3 to use the Bedrock API."
         if not boto3.Session().get_credentials():

@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
-from . import _ui_state as ui
-from ._compat import ToolResult
-from ._text_safety import safe_text
-from ._ui_runner import CANCELLED, FAILED, TurnRunner
+from ..._compat import ToolResult
+from ...stream.events import ToolFinished
+from .. import reducer as ui
+from ..text_safety import safe_text
+from .runner import CANCELLED, FAILED, TurnRunner
 
 UPDATES_PER_S = 10.0  # coalesced delta flushes into the live view
 INTERRUPT_TEXT = "(user stopped or interrupted and wrote the following)"
@@ -74,8 +75,8 @@ class TurnJob:
 
     async def run(self) -> list[dict[str, Any]]:
         if self.streaming:
-            from .streaming_enhancements import StreamingSession
-            from .unified_streaming_loop import sampling_loop as unified_loop
+            from ...stream.session import StreamingSession
+            from ...unified_streaming_loop import sampling_loop as unified_loop
 
             session = StreamingSession(sink=self.on_event, max_updates_per_s=UPDATES_PER_S)
             try:
@@ -89,7 +90,7 @@ class TurnJob:
     # --- callbacks (called on the runner's thread) ---
     def on_event(self, event: Any) -> None:
         ui.apply_event(self.live, event)
-        if isinstance(event, ui.ev.ToolFinished) and event.result is not None:
+        if isinstance(event, ToolFinished) and event.result is not None:
             self.tools.setdefault(event.tool_use_id, event.result)
 
     def on_block(self, block: Any) -> None:

@@ -1,9 +1,16 @@
-"""Typed events that the unified streaming loop hands to its optional ``stream_callback``.
+"""The one event vocabulary of a streamed turn, from the accumulator to the front ends.
+
+The accumulator (``accumulator.apply_event``) produces the message events (``MessageStarted``,
+``BlockStarted``, ``TextDelta``, ``ThinkingDelta``, ``ToolInputProgress``, ``BlockStopped``,
+``MessageDelta``, ``MessageStopped``, ``StreamError``) while it folds the API's stream; the loop
+(``loop.py``) acts on the same objects (a ``BlockStopped`` of a ``tool_use`` is the dispatch point)
+and hands them, with its own events (requests, retries, tools, usage, end), to the optional
+``stream_callback``. The front ends fold them with ``frontends.reducer``.
 
 Every event is a small frozen dataclass with a ``kind`` (a stable string, handy for JSON logs and UIs
-that prefer ``match event.kind``) and ``t``, the ``time.monotonic()`` moment the loop created it.
-Deltas carry ``iteration`` (0 for the first API call of a ``sampling_loop`` call, 1 for the next...)
-and ``index`` (the content block index inside that message), so a UI can tell blocks apart.
+that prefer ``match event.kind``) and ``t``, the ``time.monotonic()`` moment it was created.
+Message events carry ``iteration`` (0 for the first API call of a ``sampling_loop`` call, 1 for the
+next...) and ``index`` (the content block index inside that message), so a UI can tell blocks apart.
 
 The set is open: a consumer must ignore kinds it does not know.
 """
@@ -65,6 +72,31 @@ class RequestStarted(StreamEvent):
     attempt: int = 0
 
 
+# -------------------------------------------------------------------- message events (the accumulator's)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageStarted(StreamEvent):
+    """``message_start``: the model began a message."""
+
+    kind: ClassVar[str] = "message_started"
+    iteration: int
+    message_id: str | None
+    model: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BlockStarted(StreamEvent):
+    """``content_block_start``: a block opened (for a tool: its id and name are known)."""
+
+    kind: ClassVar[str] = "block_started"
+    iteration: int
+    index: int
+    block_type: str
+    tool_use_id: str | None = None
+    name: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class TextDelta(StreamEvent):
     kind: ClassVar[str] = "text_delta"
@@ -95,6 +127,51 @@ class ToolInputProgress(StreamEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class BlockStopped(StreamEvent):
+    """``content_block_stop``: the block is complete; for a ``tool_use`` this is the dispatch point.
+
+    ``block`` is the block in history form (tool input parsed; ``{"INVALID_JSON": raw}`` with
+    ``input_error`` set when the input was not a JSON object).
+    """
+
+    kind: ClassVar[str] = "block_stopped"
+    iteration: int
+    index: int
+    block: dict[str, Any]
+    input_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDelta(StreamEvent):
+    """``message_delta``: the stop reason (and cumulative usage) arrived."""
+
+    kind: ClassVar[str] = "message_delta"
+    iteration: int
+    stop_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageStopped(StreamEvent):
+    """``message_stop``: the message ended properly."""
+
+    kind: ClassVar[str] = "message_stopped"
+    iteration: int
+    stop_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StreamError(StreamEvent):
+    """An ``error`` event in a replayed transcript (the SDK raises instead of yielding it)."""
+
+    kind: ClassVar[str] = "stream_error"
+    iteration: int
+    error: dict[str, Any]
+
+
+# ------------------------------------------------------------------------------ loop and tool events
+
+
+@dataclass(frozen=True, slots=True)
 class ToolStarted(StreamEvent):
     """A tool began executing. ``mid_stream`` is true when the model was still streaming then."""
 
@@ -109,16 +186,32 @@ class ToolStarted(StreamEvent):
 
 @dataclass(frozen=True, slots=True)
 class ToolOutputChunk(StreamEvent):
-    """Live output of a running tool: ``stream`` is "stdout", "stderr" or "progress".
-
-    For "progress" (the file tool), ``done``/``total`` carry the counters and ``text`` is empty.
-    """
+    """Live output of a running tool: ``stream`` is "stdout" or "stderr"."""
 
     kind: ClassVar[str] = "tool_output_chunk"
     tool_use_id: str
     name: str
     text: str
     stream: str = "stdout"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolProgress(StreamEvent):
+    """A running tool reported a step through its ``on_progress`` callback.
+
+    The computer tool reports its phases (``action_done``, ``frames_compared``, ``settled``,
+    ``cap_reached``, ``captured``, ``encoded``) with ``elapsed_ms`` since its call started and a
+    ``detail`` dict (frames compared, bytes...); the file tool reports bytes read (``phase`` "read",
+    ``done`` of ``total``). ``elapsed_ms`` is the tool's own figure when it gives one, else the time
+    since the call started.
+    """
+
+    kind: ClassVar[str] = "tool_progress"
+    tool_use_id: str
+    name: str
+    phase: str
+    elapsed_ms: float
+    detail: dict[str, Any] = field(default_factory=dict)
     done: int | None = None
     total: int | None = None
 
@@ -172,7 +265,7 @@ class Usage(StreamEvent):
 
 @dataclass(frozen=True, slots=True)
 class Metrics(StreamEvent):
-    """Per-turn metrics computed by ``StreamingSession`` (see streaming_enhancements)."""
+    """Per-turn metrics computed by ``StreamingSession`` (``session.py``)."""
 
     kind: ClassVar[str] = "metrics"
     values: dict[str, Any]
@@ -206,12 +299,15 @@ def safe_emitter(callback: Callable[[StreamEvent], Any] | None) -> Callable[[Str
     return emit
 
 
-EVENT_TYPES: tuple[type[StreamEvent], ...] = (
-    RequestStarted, TextDelta, ThinkingDelta, ToolInputProgress, ToolStarted, ToolOutputChunk,
-    ToolFinished, Retry, Usage, Metrics, Done,
+EVENT_TYPES: tuple[type[StreamEvent], ...] = (  # the whole vocabulary, in the order a turn meets it
+    RequestStarted, MessageStarted, BlockStarted, TextDelta, ThinkingDelta, ToolInputProgress, BlockStopped,
+    MessageDelta, MessageStopped, StreamError, ToolStarted, ToolOutputChunk, ToolProgress, ToolFinished, Retry, Usage,
+    Metrics, Done,
 )
 
 __all__ = [
-    "EVENT_TYPES", "Done", "Metrics", "RequestStarted", "Retry", "StreamEvent", "TextDelta", "ThinkingDelta",
-    "ToolFinished", "ToolInputProgress", "ToolOutputChunk", "ToolStarted", "Usage", "safe_emitter",
+    "EVENT_TYPES", "BlockStarted", "BlockStopped", "Done", "MessageDelta", "MessageStarted",
+    "MessageStopped", "Metrics", "RequestStarted", "Retry", "StreamError", "StreamEvent", "TextDelta",
+    "ThinkingDelta", "ToolFinished", "ToolInputProgress", "ToolOutputChunk", "ToolProgress", "ToolStarted", "Usage",
+    "safe_emitter",
 ]
