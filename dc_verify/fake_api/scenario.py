@@ -264,7 +264,7 @@ def scenario_from_dict(doc: Any, source: str = "<dict>", variables: Mapping[str,
 
 
 def scenario_names() -> list[str]:
-    """Names of the scenarios shipped in ``dc_verify/scenarios/``."""
+    """Names of the scenarios shipped in ``dc_verify/fake_api/scenarios/``."""
     return sorted(p.stem for p in SCENARIO_DIR.glob("*.json") if p.name != SCHEMA_PATH.name)
 
 
