@@ -29,8 +29,11 @@ test: $(VENV)/.stamp-test
 reliability: $(VENV)/.stamp-test
 	$(PY) -m pytest -q -m "reliability or slow" --timeout=1200
 
+# ruff; import-linter (the layers and "no cycles": [importlinter] in setup.cfg); mypy ([mypy] in setup.cfg).
 lint: $(VENV)/.stamp-test
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
+	$(PY) -m mypy
 
 demo: $(VENV)/.stamp-run
 	$(PY) -m dc_verify.demo

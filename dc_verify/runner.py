@@ -6,7 +6,7 @@ The result model is the contract of docs/verification.md: each check has a name,
 selected) or a target with nothing of ours deployed is a failure with a one-line ``reason`` -- a CI
 gate must not pass on nothing.
 
-The child interpreter that runs the checks touching deployed code is ``childrun.py``'s ``ChildRun``.
+The child interpreter that runs the checks touching deployed code is ``checks/childrun.py``'s ``ChildRun``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from .checks import CheckSpec, select_checks, skip_reason
+from .checks.childrun import FAIL, PASS, SKIP, STATUSES, CheckResult, ChildRun, VerifyOptions, cannot_start
 from .checks.deployment import check_imports, check_receipt
 from .checks.target import TargetInfo, load_target
-from .childrun import FAIL, PASS, SKIP, STATUSES, CheckResult, ChildRun, VerifyOptions, cannot_start
 
 __all__ = ["FAIL", "PASS", "SKIP", "STATUSES", "CheckResult", "SuiteResult", "VerifyOptions", "verify"]
 

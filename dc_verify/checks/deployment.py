@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..childrun import ChildRun, VerifyOptions
 from .child_env import interpreter_lacks, is_ours
+from .childrun import ChildRun, VerifyOptions
 from .target import VOLATILE_FILES, TargetInfo
 
 RECEIPT_FORMAT = 1

@@ -6,7 +6,7 @@ JSON line per event on its own stdout; it runs in its own process group and is k
 when ``timeout_s`` passes, and the checks it did not finish are reported as failed.
 
 Used by the runner (the child checks) and by the parent-side ``imports`` check; it imports only
-``checks/target.py``, so neither of them imports the other.
+``target.py``, so neither of them imports the other.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .checks.target import TargetInfo
+from .target import TargetInfo
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 STATUSES = (PASS, FAIL, SKIP)
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CHILD_SCRIPT = Path(__file__).resolve().parent / "child.py"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CHILD_SCRIPT = Path(__file__).resolve().parents[1] / "child.py"
 ENV_DROPPED_IN_CHILD = ("DC_TOGGLES_FILE", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")
 
 
