@@ -50,6 +50,7 @@ class FileState:
 
     @classmethod
     def from_dict(cls, d: dict[str, object]) -> FileState:
+        # a backup's record, validated by backup_records before it gets here: the values have these fields' types
         return cls(**{k: d.get(k) for k in ("type", "sha256", "mode", "size", "link")})  # type: ignore[arg-type]
 
     def same_content(self, other: FileState) -> bool:

@@ -94,8 +94,8 @@ class _SignalGuard:
             yield self
         finally:
             committed = self.committed
-            for s, h in self._old.items():
-                signal.signal(s, _record_late if committed and _AFTER_COMMIT["defer"] else h)
+            for sig, h in self._old.items():
+                signal.signal(sig, _record_late if committed and _AFTER_COMMIT["defer"] else h)
             if committed and self.pending is not None:
                 _AFTER_COMMIT["late"] = self.pending
 

@@ -107,12 +107,13 @@ def start_streamlit(app: Path, *, port: int, env: Mapping[str, str], cwd: Path, 
         "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
         "--global.developmentMode", "false",
     ]
-    out = open(log, "wb") if log is not None else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
+    out = open(log, "wb") if log is not None else None  # noqa: SIM115 - closed once the child has it
     try:
-        return subprocess.Popen(cmd, cwd=cwd, env=dict(env), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(cmd, cwd=cwd, env=dict(env), stdout=out if out is not None else subprocess.DEVNULL,
+                                stderr=subprocess.STDOUT, start_new_session=True)
     finally:
-        if log is not None:
-            out.close()  # type: ignore[union-attr]
+        if out is not None:
+            out.close()
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
