@@ -20,6 +20,7 @@ from . import api, launch, render, repair, transaction
 from .build import SELECTION_FLAGS
 from .context import Context
 from .errors import DeployError, ExitCode, UsageError, exit_code_for, filesystem_error
+from .results import ListResult, Result
 from .toggle_store import FLAG_TO_FEATURE, parse_bool
 from .verifyrun import ENV_COMMAND as ENV_VERIFY_COMMAND
 
@@ -118,10 +119,10 @@ def _check_verify_command(ctx: Context) -> None:
                          "changed", hint=f"fix {ENV_VERIFY_COMMAND} (an executable and its arguments)")
 
 
-KIND = {"list-backups": "list", "prune-backups": "prune", "build-manifest": "build"}  # as in Result.kind
+KIND = {"list-backups": "list", "prune-backups": "prune", "build-manifest": "build"}  # as the results' kind
 
 
-def _run(p: dict[str, Any], ctx: Context, seen: dict[str, str]) -> api.Result:
+def _run(p: dict[str, Any], ctx: Context, seen: dict[str, str]) -> Result:
     flips = _flips(p)
     cmd = _command(p, flips)
     seen["command"] = KIND.get(cmd, cmd)  # named in the JSON error document if this command fails
@@ -237,8 +238,8 @@ def cli(**params: Any) -> None:
                       highlight=False, soft_wrap=True)
         sys.exit(exit_code_for(exc))
     if as_json:
-        if result.kind == "list" and result.data.get("interrupted"):
-            ctx.err.print(f"warning: {result.data['interrupted']['message']}", highlight=False, soft_wrap=True)
+        if isinstance(result, ListResult) and result.interrupted:
+            ctx.err.print(f"warning: {result.interrupted['message']}", highlight=False, soft_wrap=True)
         click.echo(render.to_json(result))
     else:
         render.render(result, out)
