@@ -282,6 +282,8 @@ def _verify_hint(v: VerifyResult, timeout: float, backup_id: str) -> str:
                 f"hangs ({' '.join(v.command)}), or raise --verify-timeout {kept}")
     if v.failing:
         return f"see the failing checks above; re-run with --no-verify only if you know why {kept}"
+    if v.reason:
+        return f"run it by hand for the details: {' '.join(v.command)} {kept}"
     if v.output_tail.strip():
         return f"see the verifier's output above; re-run with --no-verify only if you know why {kept}"
     return f"the verifier printed nothing; run it by hand to see why: {' '.join(v.command)} {kept}"
