@@ -121,7 +121,8 @@ def run_verification(target: Path, ctx: Context, timeout: float) -> VerifyResult
     doc = _last_json(text)
     if isinstance(doc, dict) and isinstance(doc.get("checks"), list):
         checks = [c for c in doc["checks"] if isinstance(c, dict)]
-    reason = doc.get("reason") if isinstance(doc, dict) and isinstance(doc.get("reason"), str) else ""
+    reason = doc.get("reason") if isinstance(doc, dict) else None
+    reason = reason if isinstance(reason, str) else ""
     passed = proc.returncode == 0
     tail = "" if passed else text[-2000:]
     return VerifyResult(passed, proc.returncode, False, time.monotonic() - t0, cmd, checks, tail, agent_python(ctx),
