@@ -88,7 +88,7 @@ class TargetState:
     toggles: dict[str, Any] | None
 
 
-def gather_state(target: Path, manifest: Manifest | None, *, need_toggles: bool = True) -> TargetState:
+def gather_state(target: Path, manifest: Manifest | None) -> TargetState:
     """Read what the planner needs: managed paths (current and planned), loop.py, receipt, toggles."""
     receipt = None
     receipt_bytes = _read(target / RECEIPT_PATH)
@@ -104,7 +104,7 @@ def gather_state(target: Path, manifest: Manifest | None, *, need_toggles: bool 
     files[LOOP_FILE] = file_state(target / LOOP_FILE)
     toggles = None
     toggles_bytes = _read(target / TOGGLES_PATH)
-    if toggles_bytes is not None and need_toggles:
+    if toggles_bytes is not None:
         toggles = toggle_store.parse(toggles_bytes, str(target / TOGGLES_PATH))
     loop = _read(target / LOOP_FILE) if files[LOOP_FILE].type == "file" else None
     return TargetState(files, loop, receipt, toggles)

@@ -1,12 +1,12 @@
 """Request rules of the Messages API, checked by the scripted server on every request.
 
 Each rule is a small function ``(ctx: RequestContext) -> list[Violation]`` (see ``RULES``); the rule ids
-follow ``reference/streaming-api.md`` §2 (R1-R9) where one applies, else ``params`` / ``roles`` / ``R4``.
+are those of the request-rule table in docs/scenarios.md (R1-R9) where one applies, else ``params`` / ``roles``.
 Messages follow the real API's wording so a failing test reads like a production 400.
 
 Like the real API, consecutive messages of the same role are merged into one turn before the
 history rules run ("Consecutive user or assistant turns in your request will be combined into a
-single turn", DOC-api, quoted in §2 R11).
+single turn", in the Messages API documentation).
 """
 
 from __future__ import annotations
