@@ -1,6 +1,6 @@
 """The ``--json`` documents of every installer command keep their keys: the contract checked from outside.
 
-Each command runs for real (CliRunner, a copy of examples/computer_use_demo, a real git repository for
+Each command runs for real (``dc_deploy.cli.main`` in-process, a copy of examples/computer_use_demo, a real git repository for
 ``--git-commit``, a verification command that passes) and the *shape* of its JSON document -- the keys,
 recursively, with lists shown by their first element -- is compared with the shape pinned here. Values
 that are data rather than structure (toggle names, component ids, flips) are not descended into, so a
