@@ -1,10 +1,10 @@
 """Run the verification suite as a child process, in its own process group, with a timeout.
 
-Default command: ``[python, <project>/verify_streaming.py, --target, T, --json, --python, AGENT,
---timeout S]``, S a few seconds under ``--verify-timeout`` (``suite_timeout``): a check that hangs is
+Default command: ``[python, <project>/verify_streaming.py, --target, T, --json, --timeout, S, --python,
+AGENT]``, S a few seconds under ``--verify-timeout`` (``suite_timeout``): a check that hangs is
 then cut by the verifier itself, which reports it by name as a failing check, before this process
-would have to kill the verifier with nothing to show. The verifier itself runs in the installer's interpreter, and its check child (which imports the
-deployed loop) in the agent's interpreter ``ctx.agent_python`` (``--python`` or the receipt's; the
+would have to kill the verifier with nothing to show. The verifier itself runs in the installer's
+interpreter, and its check child (which imports the deployed loop) in the agent's interpreter ``ctx.agent_python`` (``--python`` or the receipt's; the
 installer's own when neither). While verify_streaming.py does not exist, the deployed imports are
 checked in the agent's interpreter instead (``_importcheck.py``). ``DC_VERIFY_COMMAND`` (a
 shell-quoted command line, ``{target}`` and ``{python}`` substituted) overrides it. The child never
@@ -84,8 +84,8 @@ def verify_command(target: Path, ctx: Context, verify_timeout: float) -> list[st
         return [part.replace("{target}", str(target)).replace("{python}", python) for part in shlex.split(override)]
     script = ctx.project_root / "verify_streaming.py"
     if script.exists():
-        return [sys.executable, str(script), "--target", str(target), "--json", "--python", python,
-                "--timeout", f"{suite_timeout(verify_timeout):g}"]
+        return [sys.executable, str(script), "--target", str(target), "--json",
+                "--timeout", f"{suite_timeout(verify_timeout):g}", "--python", python]
     return [python, str(Path(__file__).resolve().parent / "_importcheck.py"), str(target)]
 
 
