@@ -30,10 +30,13 @@ reliability: $(VENV)/.stamp-test
 	$(PY) -m pytest -q -m "reliability or slow" --timeout=1200
 
 # ruff; import-linter (the layers and "no cycles": [importlinter] in setup.cfg); mypy ([mypy] in setup.cfg).
+# All three run (every problem shown at once); the target fails if any of them does.
 lint: $(VENV)/.stamp-test
-	$(PY) -m ruff check .
-	$(VENV)/bin/lint-imports
-	$(PY) -m mypy
+	@status=0; \
+	$(PY) -m ruff check . || status=1; \
+	$(VENV)/bin/lint-imports || status=1; \
+	$(PY) -m mypy || status=1; \
+	exit $$status
 
 demo: $(VENV)/.stamp-run
 	$(PY) -m dc_verify.demo
