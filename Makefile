@@ -29,8 +29,14 @@ test: $(VENV)/.stamp-test
 reliability: $(VENV)/.stamp-test
 	$(PY) -m pytest -q -m "reliability or slow" --timeout=1200
 
+# ruff; import-linter (the layers and "no cycles": [importlinter] in setup.cfg); mypy ([mypy] in setup.cfg).
+# All three run (every problem shown at once); the target fails if any of them does.
 lint: $(VENV)/.stamp-test
-	$(PY) -m ruff check .
+	@status=0; \
+	$(PY) -m ruff check . || status=1; \
+	$(VENV)/bin/lint-imports || status=1; \
+	$(PY) -m mypy || status=1; \
+	exit $$status
 
 demo: $(VENV)/.stamp-run
 	$(PY) -m dc_verify.demo
@@ -40,7 +46,7 @@ demo-ui: $(VENV)/.stamp-ui
 
 # node_exporter and Prometheus (Debian packages prometheus-node-exporter, prometheus) on 127.0.0.1
 metrics-demo: $(VENV)/.stamp-test
-	$(PY) -m dc_verify.metrics_demo
+	$(PY) -m dc_verify.demo.metrics
 
 bench: $(VENV)/.stamp-test
 	$(PY) -m bench

@@ -49,7 +49,7 @@ def _measure(target: Path, backups: Path, manifest: Path, ctx: Context, reps: in
         res = api.integrate(opts, ctx, None, {})
         integrate.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        api.restore(opts, ctx, res.data["backup_id"])
+        api.restore(opts, ctx, res.backup_id)
         restore.append(time.perf_counter() - t0)
     if tree_digest(target) != before:
         raise RuntimeError(f"restore did not bring {target} back to its original state")

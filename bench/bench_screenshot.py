@@ -10,16 +10,11 @@ cap; in-process mss capture, PNG level 1). Times are medians of 3 (5 for screens
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 from bench._common import Result
@@ -86,7 +81,7 @@ def _child(which: str, action: str, n: int, env: dict[str, str]) -> list[dict]:
 
 
 def _click_case(x, env: dict[str, str], delay_ms: int, which: str, repeat: int) -> tuple[float, bool]:
-    from dc_verify.xdisplay import COLOURS
+    from dc_verify.checks.xdisplay import COLOURS
 
     times, caught = [], True
     for _ in range(repeat):
@@ -100,7 +95,7 @@ def _click_case(x, env: dict[str, str], delay_ms: int, which: str, repeat: int) 
 
 
 def run(quick: bool) -> list[Result]:
-    from dc_verify.xdisplay import PrivateX, missing_parts
+    from dc_verify.checks.xdisplay import PrivateX, missing_parts
 
     reason = missing_parts() or (None if real_convert_dir() else "Debian's ImageMagick convert is not installed")
     if reason:

@@ -31,7 +31,7 @@ def _load_package(target: Path) -> str:
     assert spec is not None
     module = importlib.util.module_from_spec(spec)
     if not init.exists():
-        module.__path__ = [str(target)]  # type: ignore[attr-defined]
+        module.__path__ = [str(target)]
     sys.modules[name] = module
     if spec.loader is not None:
         spec.loader.exec_module(module)

@@ -34,7 +34,7 @@ from .manifest import LOOP_FILE
 
 MIN_VERSION = (3, 11)
 PROBE_TIMEOUT_S = 30.0
-COMPONENT_NEEDS = ("anthropic",)  # what dc_impl imports (DESIGN: dc_impl runs with only anthropic)
+COMPONENT_NEEDS = ("anthropic",)  # what dc_impl imports (docs/architecture.md: the runtime needs only anthropic)
 # Prints the version and which of argv's top-level modules cannot be found (found, not imported).
 PROBE = (
     "import importlib.util as u, json, sys\n"

@@ -1,4 +1,5 @@
-"""One function per command. Each returns a ``Result`` (rendered by render.py) or raises ``DeployError``.
+"""One function per command. Each returns its result dataclass (``results.py``; shown by render.py) or raises
+``DeployError``.
 
 Commands that change the target take the lock, then first recover any interrupted journal, then
 plan, then (if the plan is not empty) run one transaction. Read-only commands (``status``,
@@ -8,7 +9,7 @@ plan, then (if the plan is not empty) run one transaction. Read-only commands (`
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from .manifest import (
 from .metrics_summary import summarize
 from .plan import Plan, gather_state, plan_integrate, plan_restore, plan_toggles, restore_states
 from .receipt import Receipt
+from .results import BuildResult, ChangeResult, ListResult, PruneResult, Result, StatusResult
 
 DEFAULT_LOCK_TIMEOUT = 30.0
 DEFAULT_VERIFY_TIMEOUT = 60.0
@@ -50,16 +52,6 @@ class Options:
     on_drift: str = "fail"
     git_commit: bool = False
     python: str | None = None  # --python: the agent's interpreter (integrate records it in the receipt)
-
-
-@dataclass
-class Result:
-    kind: str  # integrate | toggles | restore | status | list | prune | build
-    data: dict[str, Any] = field(default_factory=dict)
-    plan: Plan | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"command": self.kind, **self.data}
 
 
 def resolve_target(path: Path) -> Path:
@@ -160,7 +152,7 @@ def _rollback_reason(exc: BaseException) -> str:
 
 
 def _execute(opts: Options, ctx: Context, plan: Plan, store: BackupStore, *, verify: bool,
-             recovered: Any, **meta_extra: Any) -> Result:
+             recovered: transaction.Recovery | None, **meta_extra: Any) -> ChangeResult:
     receipt_cb = None
     if plan.receipt is not None:
         template = plan.receipt
@@ -185,23 +177,22 @@ def _execute(opts: Options, ctx: Context, plan: Plan, store: BackupStore, *, ver
         exc.data["plan"] = plan.as_dict()
         raise
     _audit(opts, ctx, plan, outcome.backup, "committed")
-    data: dict[str, Any] = {**plan.as_dict(), "dry_run": False, "backup_id": outcome.backup.id,
-                            "verification": outcome.verification.as_dict() if outcome.verification else None,
-                            "recovered": recovered.as_dict() if recovered else None}
+    result = ChangeResult(plan, dry_run=False, executed=True, backup_id=outcome.backup.id,
+                          verification=outcome.verification, recovered=recovered)
     if opts.git_commit:
-        data["git_commit"] = gitinfo.commit_deployment(
+        result.git_committed = True
+        result.git_commit = gitinfo.commit_deployment(
             plan.target, outcome.changed, f"claude-dc-streaming: {plan.operation} "
             f"{plan.manifest_version or ''} ({outcome.backup.id})".replace("  ", " "))
-    return Result(plan.operation, data, plan)
+    return result
 
 
-def _noop(plan: Plan, recovered: Any, dry_run: bool, interrupted: dict[str, Any] | None = None) -> Result:
-    return Result(plan.operation, {**plan.as_dict(), "dry_run": dry_run, "backup_id": None, "verification": None,
-                                   "recovered": recovered.as_dict() if recovered else None,
-                                   "interrupted": interrupted}, plan)
+def _noop(plan: Plan, recovered: transaction.Recovery | None, dry_run: bool,
+          interrupted: dict[str, Any] | None = None) -> ChangeResult:
+    return ChangeResult(plan, dry_run=dry_run, recovered=recovered, interrupted=interrupted)
 
 
-def integrate(opts: Options, ctx: Context, components: list[str] | None, flips: dict[str, bool]) -> Result:
+def integrate(opts: Options, ctx: Context, components: list[str] | None, flips: dict[str, bool]) -> ChangeResult:
     """Deploy ``components`` (``None`` = all; ``[]`` = what is installed) and set ``flips``, as one transaction."""
     target = _writable_target(opts)
     manifest = load_manifest(opts.manifest or default_manifest_path(ctx.project_root))
@@ -232,7 +223,7 @@ def integrate(opts: Options, ctx: Context, components: list[str] | None, flips: 
         return _execute(opts, ctx, plan, store, verify=opts.verify, recovered=recovered)
 
 
-def set_toggles(opts: Options, ctx: Context, flips: dict[str, bool]) -> Result:
+def set_toggles(opts: Options, ctx: Context, flips: dict[str, bool]) -> ChangeResult:
     """Flip toggles under the lock: one write, one revision bump, an audit line, then verification."""
     target = _writable_target(opts)
     store = BackupStore(opts.backup_dir)
@@ -269,7 +260,7 @@ def _restore_plan(target: Path, store: BackupStore, ident: str) -> tuple[Backup,
     return backup, plan
 
 
-def restore(opts: Options, ctx: Context, ident: str) -> Result:
+def restore(opts: Options, ctx: Context, ident: str) -> ChangeResult:
     """Put back what backup ``ident`` (or ``latest`` COMMITTED) recorded; itself backed up, so undoable."""
     target = _writable_target(opts)
     store = BackupStore(opts.backup_dir)
@@ -278,7 +269,7 @@ def restore(opts: Options, ctx: Context, ident: str) -> Result:
         backup, plan = _restore_plan(target, store, ident)
         if opts.dry_run:
             result = _noop(plan, None, True, interrupted)
-            result.data["restored_from"] = backup.id
+            result.restored_from = backup.id
             return result
     with target_lock(target, ctx, opts.lock_timeout):
         failpoints.hit("after_lock")
@@ -288,18 +279,18 @@ def restore(opts: Options, ctx: Context, ident: str) -> Result:
             result = _noop(plan, recovered, False)
         else:
             result = _execute(opts, ctx, plan, store, verify=False, recovered=recovered, restored_from=backup.id)
-        result.data["restored_from"] = backup.id
+        result.restored_from = backup.id
         return result
 
 
-def status(opts: Options, ctx: Context) -> Result:
+def status(opts: Options, ctx: Context) -> StatusResult:
     target = resolve_target(opts.target)
-    data = status_mod.collect(target, BackupStore(opts.backup_dir))
-    data["metrics"] = summarize(ctx.metrics_dir) if ctx.metrics_dir is not None else None
-    return Result("status", data)
+    res = status_mod.collect(target, BackupStore(opts.backup_dir))
+    res.metrics = summarize(ctx.metrics_dir) if ctx.metrics_dir is not None else None
+    return res
 
 
-def list_backups(opts: Options, ctx: Context) -> Result:
+def list_backups(opts: Options, ctx: Context) -> ListResult:
     """The target's backups, newest first (by sequence), unreadable ones included as UNREADABLE."""
     target = resolve_target(opts.target)
     backups = [b.summary() for b in reversed(BackupStore(opts.backup_dir).listing(target))]
@@ -307,35 +298,30 @@ def list_backups(opts: Options, ctx: Context) -> Result:
         interrupted = _interrupted(target)
     except journal.JournalUnreadableError as exc:  # read-only: show it, with the command that gets out of it
         interrupted = {"message": f"{exc} (hint: {exc.hint})"}
-    return Result("list", {"target": str(target), "backup_dir": str(opts.backup_dir), "backups": backups,
-                           "unreadable": [b["id"] for b in backups if b["status"] == "UNREADABLE"],
-                           "interrupted": interrupted})
+    return ListResult(str(target), str(opts.backup_dir), backups, interrupted)
 
 
-def prune(opts: Options, ctx: Context, keep: int) -> Result:
+def prune(opts: Options, ctx: Context, keep: int) -> PruneResult:
     target = resolve_target(opts.target)
     store = BackupStore(opts.backup_dir)
     if opts.dry_run:
         doomed = store.prune_plan(target, keep)
-        return Result("prune", {"dry_run": True, "keep": keep, "deleted": [b.id for b in doomed],
-                                "kept": [b.id for b in store.for_target(target) if b not in doomed],
-                                "unreadable": [u.id for u in store.unreadable(target)]})
+        return PruneResult(True, keep, [b.id for b in doomed], [b.id for b in store.for_target(target) if b not in doomed],
+                           [u.id for u in store.unreadable(target)])
     with target_lock(target, ctx, opts.lock_timeout):
         recovered = transaction.recover(target, store, ctx)
         doomed = store.prune_plan(target, keep)
         store.delete(doomed)
         kept = [b.id for b in store.for_target(target)]
-    return Result("prune", {"dry_run": False, "keep": keep, "deleted": [b.id for b in doomed], "kept": kept,
-                            "unreadable": [u.id for u in store.unreadable(target)],
-                            "recovered": recovered.as_dict() if recovered else None})
+    return PruneResult(False, keep, [b.id for b in doomed], kept, [u.id for u in store.unreadable(target)], recovered)
 
 
-def build_manifest(ctx: Context, version: str, output: Path | None, force: bool = False) -> Result:
+def build_manifest(ctx: Context, version: str, output: Path | None, force: bool = False) -> BuildResult:
     if not version:
         raise UsageError("--build-manifest needs --version X.Y.Z", hint="e.g. --build-manifest --version 1.0.1")
     res = _build(ctx.project_root, version, output, created_at=ctx.now_iso(),
                  project_commit=gitinfo.project_commit(ctx.project_root), force=force)
-    return Result("build", res.as_dict())
+    return BuildResult(**res.as_dict())
 
 
 __all__ = ["DeployError", "LOOP_FILE", "Options", "Result", "build_manifest", "integrate", "list_backups", "prune",

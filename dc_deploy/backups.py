@@ -99,8 +99,7 @@ class BackupStore:
         corrupt or older than the directory's content, e.g. restored from a copy). Under ``_sequence_lock``."""
         highest = self._read_counter()
         readable, unreadable = self.scan()
-        for b in (*readable, *unreadable):
-            highest = max(highest, b.sequence or 0)
+        highest = max([highest, *(b.sequence or 0 for b in readable), *(u.sequence or 0 for u in unreadable)])
         seq = highest + 1
         atomic_write_bytes(self.root / SEQ_FILE, f"{seq}\n".encode(), mode=0o644)
         return seq
@@ -262,7 +261,10 @@ class BackupStore:
         for p in self.root.iterdir():
             if p.name.startswith("backup_") and p.is_dir() and not p.is_symlink():
                 found = self.read_dir(p)
-                (good if isinstance(found, Backup) else bad).append(found)  # type: ignore[arg-type]
+                if isinstance(found, Backup):
+                    good.append(found)
+                else:
+                    bad.append(found)
         return sorted(good, key=lambda b: b.order), sorted(bad, key=lambda b: b.order)
 
     def all(self) -> list[Backup]:

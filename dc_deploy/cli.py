@@ -8,7 +8,9 @@ import shlex
 import shutil
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -19,6 +21,7 @@ from .build import SELECTION_FLAGS
 from .context import Context
 from .deploy_metrics import metrics_dir
 from .errors import DeployError, ExitCode, UsageError, exit_code_for, filesystem_error
+from .results import ListResult, Result
 from .toggle_store import FLAG_TO_FEATURE, parse_bool
 from .verifyrun import ENV_COMMAND as ENV_VERIFY_COMMAND
 
@@ -27,21 +30,21 @@ MAX_TIMEOUT = 365 * 24 * 3600  # larger timeouts overflow the clocks of subproce
 NO_TARGET = "no target: pass --target DIR or set DC_PRODUCTION_DIR"
 
 
-def _flips(values: dict[str, object]) -> dict[str, bool]:
+def _flips(values: dict[str, Any]) -> dict[str, bool]:
     out: dict[str, bool] = {}
     for flag, feature in FLAG_TO_FEATURE.items():
         raw = values.get(f"enable_{flag.replace('-', '_')}") or ()
-        given = {parse_bool(str(v), f"--enable-{flag}") for v in raw}  # type: ignore[attr-defined]
+        given = {parse_bool(str(v), f"--enable-{flag}") for v in raw}
         if len(given) > 1:  # the same flag twice with different values: never let the last one win silently
             raise UsageError(f"--enable-{flag} is given more than once with different values "
-                             f"({', '.join(map(str, raw))})",  # type: ignore[call-overload]
+                             f"({', '.join(map(str, raw))})",
                              hint=f"pass --enable-{flag} once")
         if given:
             out[feature] = given.pop()
     return out
 
 
-def _command(p: dict[str, object], flips: dict[str, bool]) -> str:
+def _command(p: dict[str, Any], flips: dict[str, bool]) -> str:
     chosen = [name for name, on in (("integrate", p["integrate"]), ("status", p["status"]),
                                     ("list-backups", p["list_backups"]), ("restore", p["restore"] is not None),
                                     ("prune-backups", p["prune_backups"]), ("build-manifest", p["build_manifest"]),
@@ -66,20 +69,20 @@ def _command(p: dict[str, object], flips: dict[str, bool]) -> str:
     return cmd
 
 
-def _options(p: dict[str, object], ctx: Context) -> api.Options:
+def _options(p: dict[str, Any], ctx: Context) -> api.Options:
     target = p["target"]
     if not target:
         raise UsageError(NO_TARGET, hint="e.g. --target /opt/claude-dc/computer_use_demo")
     for name, zero_ok, flag in (("verify_timeout", False, "--verify-timeout"), ("lock_timeout", True, "--lock-timeout")):
-        value = float(p[name])  # type: ignore[arg-type]
+        value = float(p[name])
         if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok) or value > MAX_TIMEOUT:
             raise UsageError(f"{flag} must be a number of seconds {'>= 0' if zero_ok else '> 0'} and at most "
                              f"{MAX_TIMEOUT} (a year), not {value:g}", hint=f"e.g. {flag} 30")
     backup_dir = p["backup_dir"] or ctx.project_root / "backups"
     return api.Options(target=Path(str(target)), backup_dir=Path(str(backup_dir)).absolute(),
                        manifest=Path(str(p["manifest"])) if p["manifest"] else None, dry_run=bool(p["dry_run"]),
-                       verify=not p["no_verify"], verify_timeout=float(p["verify_timeout"]),  # type: ignore[arg-type]
-                       lock_timeout=float(p["lock_timeout"]), reason=p["reason"],  # type: ignore[arg-type]
+                       verify=not p["no_verify"], verify_timeout=float(p["verify_timeout"]),
+                       lock_timeout=float(p["lock_timeout"]), reason=p["reason"],
                        on_drift=str(p["on_drift"]), git_commit=bool(p["git_commit"]),
                        python=str(p["python"]) if p["python"] is not None else None)
 
@@ -117,10 +120,10 @@ def _check_verify_command(ctx: Context) -> None:
                          "changed", hint=f"fix {ENV_VERIFY_COMMAND} (an executable and its arguments)")
 
 
-KIND = {"list-backups": "list", "prune-backups": "prune", "build-manifest": "build"}  # as in Result.kind
+KIND = {"list-backups": "list", "prune-backups": "prune", "build-manifest": "build"}  # as the results' kind
 
 
-def _run(p: dict[str, object], ctx: Context, seen: dict[str, str]) -> api.Result:
+def _run(p: dict[str, Any], ctx: Context, seen: dict[str, str]) -> Result:
     flips = _flips(p)
     cmd = _command(p, flips)
     seen["command"] = KIND.get(cmd, cmd)  # named in the JSON error document if this command fails
@@ -147,10 +150,10 @@ def _run(p: dict[str, object], ctx: Context, seen: dict[str, str]) -> api.Result
         return repair.repair(opts, ctx)
     if cmd == "list-backups":
         return api.list_backups(opts, ctx)
-    return api.prune(opts, ctx, int(p["keep"]))  # type: ignore[call-overload]
+    return api.prune(opts, ctx, int(p["keep"]))
 
 
-def _toggle_options(f):  # type: ignore[no-untyped-def]
+def _toggle_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for flag in reversed(list(FLAG_TO_FEATURE)):
         f = click.option(f"--enable-{flag}", metavar="BOOL", multiple=True,
                          help=f"set {FLAG_TO_FEATURE[flag]} (true/false, yes/no, on/off, 1/0)")(f)
@@ -195,7 +198,7 @@ def _toggle_options(f):  # type: ignore[no-untyped-def]
 @click.option("--git-commit", is_flag=True, help="Commit the deployed files in the target's git repository.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
-def cli(**params: object) -> None:
+def cli(**params: Any) -> None:
     """Deploy Claude DC's streaming components into a computer_use_demo tree, transactionally.
 
     \b
@@ -239,8 +242,8 @@ def cli(**params: object) -> None:
                       highlight=False, soft_wrap=True)
         sys.exit(exit_code_for(exc))
     if as_json:
-        if result.kind == "list" and result.data.get("interrupted"):
-            ctx.err.print(f"warning: {result.data['interrupted']['message']}", highlight=False, soft_wrap=True)
+        if isinstance(result, ListResult) and result.interrupted:
+            ctx.err.print(f"warning: {result.interrupted['message']}", highlight=False, soft_wrap=True)
         click.echo(render.to_json(result))
     else:
         render.render(result, out)

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Iterable
 from pathlib import Path
 
+from .fsutil import sha256_file
+
 DEFAULT_EXCLUDE: frozenset[str] = frozenset({".dc-streaming.lock", "__pycache__"})
 
 Entry = tuple[str, int, int, str]
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def tree_digest(root: Path | str, exclude: Iterable[str] = DEFAULT_EXCLUDE) -> dict[str, Entry]:
@@ -47,7 +40,7 @@ def tree_digest(root: Path | str, exclude: Iterable[str] = DEFAULT_EXCLUDE) -> d
                 out[rel] = ("dir", mode, 0, "")
                 stack.append(Path(e.path))
             elif stat.S_ISREG(st.st_mode):
-                out[rel] = ("file", mode, st.st_size, _sha256(e.path))
+                out[rel] = ("file", mode, st.st_size, sha256_file(Path(e.path)))
             else:
                 out[rel] = ("other", mode, 0, "")
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+from typing import Any
 
 ENV = "DC_FAILPOINT"
 
@@ -26,7 +27,7 @@ ALL: tuple[str, ...] = (
     "after_commit",
 )
 
-_state: dict[str, object] = {}
+_state: dict[str, Any] = {}  # "armed": (name, nth) | None, "count": hits of the armed one so far
 
 
 def _parse(value: str | None) -> tuple[str, int] | None:
@@ -52,9 +53,9 @@ def hit(name: str) -> None:
     armed = _state["armed"]
     if armed is None:
         return
-    want, nth = armed  # type: ignore[misc]
+    want, nth = armed
     if name != want:
         return
-    _state["count"] = int(_state["count"]) + 1  # type: ignore[call-overload]
+    _state["count"] = int(_state["count"]) + 1
     if _state["count"] == nth:
         os.kill(os.getpid(), signal.SIGKILL)

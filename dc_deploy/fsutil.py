@@ -1,6 +1,6 @@
 """THE atomic file helpers: every write into a target tree or a backup goes through here.
 
-Protocol (reference deploy-rollback.md §6.1): temp file in the destination's directory, write,
+Protocol (docs/reliability.md, docs/architecture.md): temp file in the destination's directory, write,
 fsync, chmod to the wanted mode, ``os.replace``, fsync the directory. Temp names start with a dot
 and contain ``.dc-tmp-`` so they are never importable and recovery can sweep them.
 If fsync fails the error propagates: we never retry an fsync.
@@ -50,6 +50,7 @@ class FileState:
 
     @classmethod
     def from_dict(cls, d: dict[str, object]) -> FileState:
+        # a backup's record, validated by backup_records before it gets here: the values have these fields' types
         return cls(**{k: d.get(k) for k in ("type", "sha256", "mode", "size", "link")})  # type: ignore[arg-type]
 
     def same_content(self, other: FileState) -> bool:

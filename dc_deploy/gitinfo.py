@@ -18,7 +18,7 @@ from .errors import DeployError
 try:  # gitpython needs a git executable; without one we report no git info at all
     import git
 except ImportError:  # pragma: no cover - exercised only on machines without git
-    git = None  # type: ignore[assignment]
+    git = None  # type: ignore[assignment]  # the module or None: every use checks for None first
 
 
 def _repo(path: Path) -> Any:

@@ -72,10 +72,3 @@ def ensure_dependencies(script: str, modules: Sequence[str] = DEPLOY_MODULES) ->
                  f"or `pip install {root}` into the python you run it with)\n").encode())
     sys.exit(1)
 
-
-def main() -> None:
-    """Console-script entry point ``integrate-streaming``: signals first, then the (heavy) CLI."""
-    early_signals()
-    from .cli import main as cli_main
-
-    cli_main()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from . import loop_block, toggle_store
 from .backups import Backup
@@ -63,7 +63,7 @@ class Plan:
         return bool(self.actions)
 
     @property
-    def flips(self) -> dict[str, dict[str, bool]]:
+    def flips(self) -> dict[str, dict[str, bool | None]]:  # {toggle: {"old": ..., "new": ...}}
         if self.toggles_after is None:
             return {}
         before = self.toggles_before or self.toggles_base or {}
@@ -88,7 +88,7 @@ class TargetState:
     toggles: dict[str, Any] | None
 
 
-def gather_state(target: Path, manifest: Manifest | None, *, need_toggles: bool = True) -> TargetState:
+def gather_state(target: Path, manifest: Manifest | None) -> TargetState:
     """Read what the planner needs: managed paths (current and planned), loop.py, receipt, toggles."""
     receipt = None
     receipt_bytes = _read(target / RECEIPT_PATH)
@@ -104,7 +104,7 @@ def gather_state(target: Path, manifest: Manifest | None, *, need_toggles: bool 
     files[LOOP_FILE] = file_state(target / LOOP_FILE)
     toggles = None
     toggles_bytes = _read(target / TOGGLES_PATH)
-    if toggles_bytes is not None and need_toggles:
+    if toggles_bytes is not None:
         toggles = toggle_store.parse(toggles_bytes, str(target / TOGGLES_PATH))
     loop = _read(target / LOOP_FILE) if files[LOOP_FILE].type == "file" else None
     return TargetState(files, loop, receipt, toggles)
@@ -184,8 +184,8 @@ def plan_integrate(manifest: Manifest, selected: list[str], state: TargetState, 
     conflicts: list[dict[str, Any]] = []
     for path, (want, cid, source, content) in desired.items():
         cur = state.files.get(path, ABSENT)
-        rec = recorded.get(path)
-        drifted = rec is not None and cur.sha256 != rec["sha256"]
+        rec = recorded.get(path) or {}  # {}: never recorded (no sha256), so never drifted
+        drifted = bool(rec) and cur.sha256 != rec["sha256"]
         if path == LOOP_FILE and drifted and cur.same_content(want):
             # edited by hand outside our (intact) block: the operator's business, kept -- but never absorbed silently
             note = (f"changed by hand outside the managed block since it was recorded (sha256 "
@@ -246,7 +246,7 @@ def plan_integrate(manifest: Manifest, selected: list[str], state: TargetState, 
     return plan
 
 
-def _no_loop(target: Path, cur: FileState) -> None:
+def _no_loop(target: Path, cur: FileState) -> NoReturn:
     """Refuse a target whose loop.py is not a regular file, saying what it is and what to do."""
     loop = target / LOOP_FILE
     if cur.type == "symlink":

@@ -9,9 +9,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .api import Result
 from .errors import DeployError
 from .metrics_summary import render_lines as render_metric_lines
+from .results import (
+    ChangeResult,
+    ListResult,
+    PruneResult,
+    RepairResult,
+    Result,
+    StatusResult,
+    json_document,
+)
 
 STATUS_STYLE = {"COMMITTED": "green", "FAILED": "red", "ROLLED_BACK": "yellow", "INCOMPLETE": "magenta",
                 "UNREADABLE": "bold red"}
@@ -22,9 +30,7 @@ def _short(sha: str | None) -> str:
 
 
 def to_json(result: Result) -> str:
-    if result.kind == "list":  # the contract: a JSON list of backup objects, newest first
-        return json.dumps(result.data["backups"], indent=2, default=str)
-    return json.dumps({"ok": True, **result.as_dict()}, indent=2, default=str)
+    return json.dumps(json_document(result), indent=2, default=str)
 
 
 def error_json(exc: DeployError, command: str | None) -> str:
@@ -45,114 +51,139 @@ def plan_table(actions: list[dict[str, Any]], title: str) -> Table:
     return table
 
 
-def _interrupted(console: Console, data: dict[str, Any]) -> None:
-    intr = data.get("interrupted")
-    if intr:
-        console.print(f"[bold yellow]warning:[/] {intr['message']}")
-    if data.get("in_progress"):
-        console.print(f"[bold]in progress:[/] {escape(data['in_progress']['message'])}")
+def _interrupted(console: Console, interrupted: dict[str, Any] | None, in_progress: dict[str, Any] | None = None) -> None:
+    if interrupted:
+        console.print(f"[bold yellow]warning:[/] {interrupted['message']}")
+    if in_progress:
+        console.print(f"[bold]in progress:[/] {escape(in_progress['message'])}")
 
 
 def render(result: Result, console: Console) -> None:
-    d = result.data
-    kind = result.kind
-    if kind in ("integrate", "toggles", "restore"):
-        _interrupted(console, d)
-        if d.get("recovered"):
-            r = d["recovered"]
-            console.print(f"recovered: {r['action']} the interrupted {r['operation']} {r['txid']}")
-        label = {"integrate": f"deploy {d.get('manifest') or ''} {d.get('manifest_version') or ''}",
-                 "toggles": "toggles", "restore": f"restore from {d.get('restored_from')}"}[kind]
-        if not d["actions"]:
-            console.print(f"{label.strip()}: nothing to do (already up to date; no backup taken)")
-        else:
-            title = f"plan: {label.strip()}" + (" (dry run: nothing written)" if d["dry_run"] else "")
-            console.print(plan_table(d["actions"], title))
-        for item in d.get("drift") or []:
-            console.print(f"[yellow]drift kept[/]: {item['path']}" if item["path"] in d.get("kept", [])
-                          else f"[yellow]drift overwritten[/]: {item['path']}")
-        for item in d.get("hand_edits") or []:
-            console.print(f"[bold yellow]warning:[/] {escape(item['path'])} {escape(item['detail'])}")
-        for k, v in (d.get("flips") or {}).items():
-            console.print(f"toggle {k}: {str(v['old']).lower()} -> {str(v['new']).lower()}")
-        if d.get("verification"):
-            console.print(d["verification"].get("summary") or
-                          f"verification passed ({len(d['verification']['checks'])} checks)")
-        if d.get("backup_id"):
-            console.print(f"[green]done[/]: backup {d['backup_id']} (undo with --restore {d['backup_id']})")
-        if d.get("git_commit"):
-            console.print(f"committed to the target's git repository: {d['git_commit'][:12]}")
-    elif kind == "list":
-        _interrupted(console, d)
-        table = Table("seq", "id", "created (UTC)", "status", "operation", "version", "components", "files",
-                      "bytes", "reason", title=f"backups of {d['target']} (newest first)", title_justify="left")
-        for b in d["backups"]:
-            style = STATUS_STYLE.get(b["status"], "")
-            seq = "-" if b.get("sequence") is None else str(b["sequence"])
-            if b["status"] == "UNREADABLE":
-                table.add_row(seq, escape(b["id"]), b["created_at"] or "?", f"[{style}]UNREADABLE[/]", "", "", "",
-                              "", "", escape(b.get("error") or ""))
-                continue
-            table.add_row(seq, b["id"], b["created_at"] or "", f"[{style}]{b['status']}[/]", b["operation"] or "",
-                          b["manifest_version"] or "-", ", ".join(b["components"]), str(b["files"]), str(b["bytes"]),
-                          escape(b["reason"] or ""))
-        console.print(table if d["backups"] else f"no backups of {d['target']} in {d['backup_dir']}")
-        for b in d["backups"]:
-            if b["status"] == "UNREADABLE":
-                console.print(f"[bold red]unreadable[/]: {escape(b['id'])}: {escape(b.get('error') or '')} "
-                              "(restores it may belong to are refused; see 'Unreadable backups' in "
-                              "docs/operations.md)", highlight=False, soft_wrap=True)
-    elif kind == "status":
-        render_status(d, console)
-    elif kind == "repair":
-        from .repair import render as render_repair
-
-        render_repair(d, console)
-    elif kind == "prune":
-        verb = "would delete" if d["dry_run"] else "deleted"
-        console.print(f"{verb} {len(d['deleted'])} backup(s): {', '.join(d['deleted']) or '-'}; "
-                      f"kept {len(d['kept'])}")
-    elif kind == "build":
-        console.print(f"wrote {d['path']} (version {d['version']})")
-        for cid, files in d["components"].items():
+    if isinstance(result, ChangeResult):
+        render_change(result, console)
+    elif isinstance(result, ListResult):
+        render_list(result, console)
+    elif isinstance(result, StatusResult):
+        render_status(result, console)
+    elif isinstance(result, RepairResult):
+        render_repair(result, console)
+    elif isinstance(result, PruneResult):
+        verb = "would delete" if result.dry_run else "deleted"
+        console.print(f"{verb} {len(result.deleted)} backup(s): {', '.join(result.deleted) or '-'}; "
+                      f"kept {len(result.kept)}")
+    else:
+        console.print(f"wrote {result.path} (version {result.version})")
+        for cid, files in result.components.items():
             console.print(f"  {cid}: {len(files)} file(s)")
-        if d["unassigned"]:
-            console.print(f"[yellow]warning[/]: files under dc_impl/ in no component: {', '.join(d['unassigned'])}")
+        if result.unassigned:
+            console.print(f"[yellow]warning[/]: files under dc_impl/ in no component: {', '.join(result.unassigned)}")
 
 
-def render_status(d: dict[str, Any], console: Console) -> None:
-    _interrupted(console, d)
-    if d["installed"]:
-        console.print(f"[bold]{d['target']}[/]: {d.get('name')} {d['version']} installed at {d.get('installed_at')}"
-                      f" (backup {d.get('backup_id')})")
-        console.print(f"components: {', '.join(d['components'])}")
-        console.print(f"agent python: {d['python']} (recorded; verification runs there)" if d.get("python") else
-                      f"agent python: not recorded (verification runs in the installer's {d.get('verify_python')}; "
+def render_change(r: ChangeResult, console: Console) -> None:
+    plan = r.plan
+    _interrupted(console, None if r.executed else r.interrupted)
+    if r.recovered:
+        console.print(f"recovered: {r.recovered.action} the interrupted {r.recovered.operation} {r.recovered.txid}")
+    label = {"integrate": f"deploy {plan.manifest_name or ''} {plan.manifest_version or ''}",
+             "toggles": "toggles", "restore": f"restore from {r.restored_from}"}[r.kind]
+    if not plan.actions:
+        console.print(f"{label.strip()}: nothing to do (already up to date; no backup taken)")
+    else:
+        title = f"plan: {label.strip()}" + (" (dry run: nothing written)" if r.dry_run else "")
+        console.print(plan_table([a.as_dict() for a in plan.actions], title))
+    for item in plan.drift:
+        console.print(f"[yellow]drift kept[/]: {item['path']}" if item["path"] in plan.kept
+                      else f"[yellow]drift overwritten[/]: {item['path']}")
+    for item in plan.hand_edits:
+        console.print(f"[bold yellow]warning:[/] {escape(item['path'])} {escape(item['detail'])}")
+    for k, v in plan.flips.items():
+        console.print(f"toggle {k}: {str(v['old']).lower()} -> {str(v['new']).lower()}")
+    if r.verification:
+        console.print(r.verification.summary())
+    if r.backup_id:
+        console.print(f"[green]done[/]: backup {r.backup_id} (undo with --restore {r.backup_id})")
+    if r.git_commit:
+        console.print(f"committed to the target's git repository: {r.git_commit[:12]}")
+
+
+def render_list(r: ListResult, console: Console) -> None:
+    _interrupted(console, r.interrupted)
+    table = Table("seq", "id", "created (UTC)", "status", "operation", "version", "components", "files",
+                  "bytes", "reason", title=f"backups of {r.target} (newest first)", title_justify="left")
+    for b in r.backups:
+        style = STATUS_STYLE.get(b["status"], "")
+        seq = "-" if b.get("sequence") is None else str(b["sequence"])
+        if b["status"] == "UNREADABLE":
+            table.add_row(seq, escape(b["id"]), b["created_at"] or "?", f"[{style}]UNREADABLE[/]", "", "", "",
+                          "", "", escape(b.get("error") or ""))
+            continue
+        table.add_row(seq, b["id"], b["created_at"] or "", f"[{style}]{b['status']}[/]", b["operation"] or "",
+                      b["manifest_version"] or "-", ", ".join(b["components"]), str(b["files"]), str(b["bytes"]),
+                      escape(b["reason"] or ""))
+    console.print(table if r.backups else f"no backups of {r.target} in {r.backup_dir}")
+    for b in r.backups:
+        if b["status"] == "UNREADABLE":
+            console.print(f"[bold red]unreadable[/]: {escape(b['id'])}: {escape(b.get('error') or '')} "
+                          "(restores it may belong to are refused; see 'Unreadable backups' in "
+                          "docs/operations.md)", highlight=False, soft_wrap=True)
+
+
+def render_status(r: StatusResult, console: Console) -> None:
+    _interrupted(console, r.interrupted, r.in_progress)
+    rc = r.receipt
+    if rc is not None:
+        console.print(f"[bold]{r.target}[/]: {rc.name} {rc.version} installed at {rc.installed_at}"
+                      f" (backup {rc.backup_id})")
+        console.print(f"components: {', '.join(rc.components)}")
+        console.print(f"agent python: {r.python} (recorded; verification runs there)" if r.python else
+                      f"agent python: not recorded (verification runs in the installer's {r.verify_python}; "
                       "record the agent's with --integrate --python PATH)")
     else:
-        console.print(f"[bold]{d['target']}[/]: nothing installed" +
-                      (f" ({d['receipt_error']})" if d.get("receipt_error") else ""))
-    if d.get("toggles"):
-        t = d["toggles"]
+        console.print(f"[bold]{r.target}[/]: nothing installed" +
+                      (f" ({r.receipt_error})" if r.receipt_error else ""))
+    if r.toggles:
+        t = r.toggles
         console.print(f"toggles (revision {t['revision']}): " +
                       ", ".join(f"{k}={'on' if v else 'off'}" for k, v in t.items() if k != "revision"))
-    elif d.get("toggles_error"):
-        console.print(f"[red]toggles invalid[/]: {escape(d['toggles_error'])} (rebuild it from the receipt and the "
+    elif r.toggles_error:
+        console.print(f"[red]toggles invalid[/]: {escape(r.toggles_error)} (rebuild it from the receipt and the "
                       "audit log with --repair)")
-    if d["drift"]:
+    if r.drift:
         table = Table("path", "recorded", "current", "detail", title="drift (changed by hand)", title_justify="left")
-        for item in d["drift"]:
+        for item in r.drift:
             table.add_row(item["path"], _short(item["recorded_sha256"]), _short(item["current_sha256"]),
                           item.get("detail", ""))
         console.print(table)
-    elif d["installed"]:
+    elif r.installed:
         console.print("drift: none")
-    lb = d.get("last_backup")
+    lb = r.last_backup
     console.print(f"last backup: {lb['id']} {lb['status']} ({lb['operation']}, {lb['created_at']})" if lb
                   else "last backup: none")
-    if d.get("metrics"):
-        for line in render_metric_lines(d["metrics"]):
+    if r.metrics:
+        for line in render_metric_lines(r.metrics):
             console.print(line, markup=False, highlight=False)
+
+
+def render_repair(r: RepairResult, console: Console) -> None:
+    j, t = r.journal, r.toggles
+    if j:
+        where = f"set aside as {j.set_aside_as}" if j.set_aside_as else "would be set aside (dry run)"
+        console.print(f"[yellow]journal unreadable[/]: {escape(j.problem)}; {escape(where)}")
+        console.print(f"tree check: {escape(j.verdict)}")
+        if j.next:
+            console.print(f"[bold]next:[/] {escape(j.next)}")
+    if t and t.source and t.toggles is not None:
+        flags = ", ".join(f"{k}={'on' if v else 'off'}" for k, v in t.toggles.items() if k != "revision")
+        console.print(f"[yellow]toggles repaired[/]: {escape(t.problem or '')}")
+        console.print(f"rewritten from {escape(t.source)}: revision {t.toggles['revision']}: {flags}")
+        if t.verification:
+            console.print(t.verification.summary())
+        console.print(f"[green]done[/]: backup {t.backup_id} keeps the old file (undo with --restore "
+                      f"{t.backup_id})")
+    elif t and t.problem:
+        console.print(f"toggles: {escape(t.problem)} (would be rewritten)")
+    if not j and not (t and t.problem):
+        console.print(f"{r.target}: nothing to repair (journal and toggles are fine)")
 
 
 def render_error(exc: DeployError, err: Console) -> None:

@@ -17,13 +17,11 @@ Everything happens under the lock; a tree with neither problem is left alone ("n
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
 from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
 
 from . import api, journal, toggle_store, transaction
 from . import status as status_mod
@@ -35,6 +33,7 @@ from .lock import target_lock
 from .manifest import RECEIPT_PATH, TOGGLES_PATH, default_manifest_path, load_manifest, resolve_destination
 from .plan import Action, Plan
 from .receipt import Receipt, read_receipt
+from .results import JournalFinding, RepairResult, ToggleRepair
 
 FINAL = ("COMMITTED", "FAILED", "ROLLED_BACK")
 
@@ -52,50 +51,51 @@ def _backup_of_journal(raw: bytes, store: BackupStore, target: Path) -> Backup |
     return unfinished[-1] if unfinished else None
 
 
-def inspect_tree(target: Path, store: BackupStore, raw: bytes) -> dict[str, Any]:
+def inspect_tree(target: Path, store: BackupStore, raw: bytes, problem: str) -> JournalFinding:
     """What the tree looks like against the receipt and the interrupted transaction's backup."""
-    out: dict[str, Any] = {"receipt": None, "drift": [], "backup_id": None, "backup_status": None,
-                           "at_before_state": [], "not_at_before_state": []}
+    receipt_error = None
     try:
         receipt = read_receipt(target)
     except DeployError as exc:
-        receipt, out["receipt_error"] = None, str(exc)
-    if receipt is not None:
-        out["receipt"] = f"{receipt.name} {receipt.version}"
-        out["drift"] = status_mod.drift(target, receipt)
+        receipt, receipt_error = None, str(exc)
+    drift = status_mod.drift(target, receipt) if receipt is not None else []
+    label = f"{receipt.name} {receipt.version}" if receipt is not None else None
     backup = _backup_of_journal(raw, store, target)
+    at_before: list[str] = []
+    undone: list[str] = []
     if backup is not None:
-        out["backup_id"], out["backup_status"] = backup.id, backup.status
         for rel, before in sorted(backup.files.items()):
             try:
                 same = file_state(resolve_destination(target, rel)).same(before)
             except DeployError:
                 same = False
-            out["at_before_state" if same else "not_at_before_state"].append(rel)
-    drifted = [d["path"] for d in out["drift"]]
-    undone = out["not_at_before_state"]
+            (at_before if same else undone).append(rel)
+    drifted = [d["path"] for d in drift]
+    nxt: str | None
     if backup is not None and not undone:
-        out["verdict"] = (f"every path the interrupted transaction backed up ({backup.id}) is as it was before it: "
-                          "nothing was left half-changed")
-        out["next"] = None
+        verdict = (f"every path the interrupted transaction backed up ({backup.id}) is as it was before it: "
+                   "nothing was left half-changed")
+        nxt = None
     elif backup is not None and receipt is not None and not drifted and RECEIPT_PATH in undone:
-        out["verdict"] = (f"all {len(undone)} path(s) the interrupted transaction changed match its new receipt "
-                          f"({out['receipt']}), but it never committed (verification may not have run)")
-        out["next"] = (f"keep it and check it with verify_streaming.py --target {target}, or undo it with "
-                       f"integrate_streaming.py --restore {backup.id}")
+        verdict = (f"all {len(undone)} path(s) the interrupted transaction changed match its new receipt "
+                   f"({label}), but it never committed (verification may not have run)")
+        nxt = (f"keep it and check it with verify_streaming.py --target {target}, or undo it with "
+               f"integrate_streaming.py --restore {backup.id}")
     elif backup is not None:
-        out["verdict"] = (f"half-changed: {len(undone)} of {len(backup.files)} path(s) backed up by {backup.id} "
-                          f"differ from before the interrupted transaction ({', '.join(undone[:6])})")
-        out["next"] = f"integrate_streaming.py --restore {backup.id} (puts back the state before it)"
+        verdict = (f"half-changed: {len(undone)} of {len(backup.files)} path(s) backed up by {backup.id} "
+                   f"differ from before the interrupted transaction ({', '.join(undone[:6])})")
+        nxt = f"integrate_streaming.py --restore {backup.id} (puts back the state before it)"
     elif receipt is not None and not drifted:
-        out["verdict"] = f"the tree matches its receipt ({out['receipt']}) and no unfinished backup was found"
-        out["next"] = None
+        verdict = f"the tree matches its receipt ({label}) and no unfinished backup was found"
+        nxt = None
     else:
-        out["verdict"] = (f"{len(drifted)} managed file(s) differ from the receipt and no backup of the interrupted "
-                          "transaction was found" if receipt else "nothing is recorded as deployed and no "
-                          "unfinished backup was found")
-        out["next"] = "inspect with --status; redeploy with --integrate --on-drift=overwrite"
-    return out
+        verdict = (f"{len(drifted)} managed file(s) differ from the receipt and no backup of the interrupted "
+                   "transaction was found" if receipt else "nothing is recorded as deployed and no "
+                   "unfinished backup was found")
+        nxt = "inspect with --status; redeploy with --integrate --on-drift=overwrite"
+    return JournalFinding(problem, None, verdict, nxt, receipt=label, receipt_error=receipt_error, drift=drift,
+                          backup_id=backup.id if backup else None, backup_status=backup.status if backup else None,
+                          at_before_state=at_before, not_at_before_state=undone)
 
 
 def rebuilt_toggles(target: Path, receipt: Receipt, audit: Path, ctx: Context,
@@ -153,42 +153,42 @@ def _toggles_problem(target: Path) -> str | None:
     return f"{toggle_store.toggles_path(target)} is missing" if doc is None else None
 
 
-def repair(opts: api.Options, ctx: Context) -> api.Result:
+def repair(opts: api.Options, ctx: Context) -> RepairResult:
     target = api.resolve_target(opts.target)
     store = BackupStore(opts.backup_dir)
-    data: dict[str, Any] = {"target": str(target), "journal": None, "toggles": None, "dry_run": opts.dry_run}
+    result = RepairResult(str(target), opts.dry_run)
     if opts.dry_run:  # read-only, like every --dry-run: no lock file, nothing renamed
-        data["journal"] = _journal_finding(target, store, set_aside=False)
-        data["toggles"] = {"problem": _toggles_problem(target)}
-        return api.Result("repair", data)
+        result.journal = _journal_finding(target, store, set_aside=False)
+        result.toggles = ToggleRepair(_toggles_problem(target))
+        return result
     api._agent_python(opts, ctx, target)  # noqa: SLF001 - a rewritten toggles file is verified like a flip
     with target_lock(target, ctx, opts.lock_timeout):
-        data["journal"] = _journal_finding(target, store, set_aside=True)
-        recovered = transaction.recover(target, store, ctx)  # a readable hot journal is handled as always
-        data["recovered"] = recovered.as_dict() if recovered else None
+        result.journal = _journal_finding(target, store, set_aside=True)
+        result.recovered = transaction.recover(target, store, ctx)  # a readable hot journal is handled as always
         problem = _toggles_problem(target)
         receipt = read_receipt(target)
         if problem is not None and receipt is None:
             raise NotInstalledError(f"{problem}, and {target} has no receipt to rebuild it from",
                                     hint="deploy first: --integrate --all")
         if problem is not None and receipt is not None:
-            data["toggles"] = _rewrite_toggles(opts, ctx, store, target, receipt, problem)
-    return api.Result("repair", data)
+            result.toggles = _rewrite_toggles(opts, ctx, store, target, receipt, problem)
+    return result
 
 
-def _journal_finding(target: Path, store: BackupStore, *, set_aside: bool) -> dict[str, Any] | None:
+def _journal_finding(target: Path, store: BackupStore, *, set_aside: bool) -> JournalFinding | None:
     try:
         journal.read(target)
         return None
     except journal.JournalUnreadableError as exc:
         raw = journal.journal_path(target).read_bytes()
-        found = inspect_tree(target, store, raw)
+        found = inspect_tree(target, store, raw, str(exc))
         aside = journal.set_aside(target) if set_aside else None
-        return {"problem": str(exc), "set_aside_as": str(aside) if aside else None, **found}
+        found.set_aside_as = str(aside) if aside else None
+        return found
 
 
 def _rewrite_toggles(opts: api.Options, ctx: Context, store: BackupStore, target: Path, receipt: Receipt,
-                     problem: str) -> dict[str, Any]:
+                     problem: str) -> ToggleRepair:
     path = toggle_store.toggles_path(target)
     broken = path.read_bytes() if path.is_file() else None
     doc, source = rebuilt_toggles(target, receipt, opts.backup_dir / toggle_store.AUDIT_FILE, ctx, broken)
@@ -203,29 +203,6 @@ def _rewrite_toggles(opts: api.Options, ctx: Context, store: BackupStore, target
                                FileState("file", sha256=sha256_bytes(content), mode=mode, size=len(content)),
                                content=content, detail=f"rebuilt from {source}"))
     reason = opts.reason or f"--repair: {problem}"
-    result = api._execute(api.Options(**{**vars(opts), "reason": reason}), ctx, plan, store,  # noqa: SLF001
+    result = api._execute(dataclasses.replace(opts, reason=reason), ctx, plan, store,  # noqa: SLF001
                           verify=opts.verify, recovered=None)
-    return {"problem": problem, "source": source, "toggles": doc, "backup_id": result.data["backup_id"],
-            "verification": result.data["verification"]}
-
-
-def render(d: dict[str, Any], console: Console) -> None:
-    j, t = d.get("journal"), d.get("toggles")
-    if j:
-        where = f"set aside as {j['set_aside_as']}" if j.get("set_aside_as") else "would be set aside (dry run)"
-        console.print(f"[yellow]journal unreadable[/]: {escape(j['problem'])}; {escape(where)}")
-        console.print(f"tree check: {escape(j['verdict'])}")
-        if j.get("next"):
-            console.print(f"[bold]next:[/] {escape(j['next'])}")
-    if t and t.get("source"):
-        flags = ", ".join(f"{k}={'on' if v else 'off'}" for k, v in t["toggles"].items() if k != "revision")
-        console.print(f"[yellow]toggles repaired[/]: {escape(t['problem'])}")
-        console.print(f"rewritten from {escape(t['source'])}: revision {t['toggles']['revision']}: {flags}")
-        if t.get("verification"):
-            console.print(t["verification"].get("summary", ""))
-        console.print(f"[green]done[/]: backup {t['backup_id']} keeps the old file (undo with --restore "
-                      f"{t['backup_id']})")
-    elif t and t.get("problem"):
-        console.print(f"toggles: {escape(t['problem'])} (would be rewritten)")
-    if not j and not (t and t.get("problem")):
-        console.print(f"{d['target']}: nothing to repair (journal and toggles are fine)")
+    return ToggleRepair(problem, source, doc, result.backup_id, result.verification)

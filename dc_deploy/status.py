@@ -13,6 +13,7 @@ from .fsutil import file_state
 from .lock import live_holder
 from .manifest import LOOP_FILE, RECEIPT_PATH, TOGGLES_PATH, resolve_destination
 from .receipt import Receipt, read_receipt
+from .results import StatusResult
 
 
 def installed(target: Path) -> Receipt | None:
@@ -20,11 +21,6 @@ def installed(target: Path) -> Receipt | None:
         return read_receipt(target)
     except DeployError:
         return None
-
-
-def installed_version(target: Path) -> str | None:
-    r = installed(target)
-    return r.version if r else None
 
 
 def drift(target: Path, receipt: Receipt) -> list[dict[str, Any]]:
@@ -57,47 +53,42 @@ def drift(target: Path, receipt: Receipt) -> list[dict[str, Any]]:
     return out
 
 
-def collect(target: Path, store: BackupStore) -> dict[str, Any]:
-    data: dict[str, Any] = {"target": str(target), "installed": False, "version": None, "components": [],
-                            "toggles": None, "toggles_error": None, "drift": [], "receipt_error": None}
+def collect(target: Path, store: BackupStore) -> StatusResult:
+    res = StatusResult(str(target))
     special = {rel: file_state(target / rel, with_hash=False).type for rel in (RECEIPT_PATH, TOGGLES_PATH)}
     special = {rel: kind for rel, kind in special.items() if kind in ("dir", "other")}  # never read a FIFO
     try:
         receipt = None if RECEIPT_PATH in special else read_receipt(target)
     except DeployError as exc:
-        receipt, data["receipt_error"] = None, str(exc)
+        receipt, res.receipt_error = None, str(exc)
     if RECEIPT_PATH in special:
-        data["receipt_error"] = f"{target / RECEIPT_PATH} is not a regular file; move it away"
+        res.receipt_error = f"{target / RECEIPT_PATH} is not a regular file; move it away"
     if receipt is not None:
-        data.update({"installed": True, "name": receipt.name, "version": receipt.version,
-                     "components": list(receipt.components), "installed_at": receipt.installed_at,
-                     "backup_id": receipt.backup_id, "project_commit": receipt.project_commit,
-                     "target_git": receipt.target_git, "drift": drift(target, receipt)})
-    data["python"] = receipt.python if receipt is not None else None  # --python recorded by --integrate
-    data["verify_python"] = data["python"] or sys.executable  # what the next verification runs in
+        res.receipt, res.drift = receipt, drift(target, receipt)
+    res.verify_python = res.python or sys.executable  # what the next verification runs in
     try:
-        data["toggles"] = None if TOGGLES_PATH in special else toggle_store.read(target)
+        res.toggles = None if TOGGLES_PATH in special else toggle_store.read(target)
     except DeployError as exc:
-        data["toggles_error"] = str(exc)
+        res.toggles_error = str(exc)
     if TOGGLES_PATH in special:
-        data["toggles_error"] = f"{target / TOGGLES_PATH} is not a regular file; move it away"
-    if receipt is not None and data["toggles"] is None and data["toggles_error"] is None:
-        data["toggles_error"] = (f"{toggle_store.toggles_path(target)} is missing; recreate it from the manifest's "
-                                 "defaults with --integrate (add the --enable-... flags you want)")
+        res.toggles_error = f"{target / TOGGLES_PATH} is not a regular file; move it away"
+    if receipt is not None and res.toggles is None and res.toggles_error is None:
+        res.toggles_error = (f"{toggle_store.toggles_path(target)} is missing; recreate it from the manifest's "
+                             "defaults with --integrate (add the --enable-... flags you want)")
     backups = store.for_target(target)
-    data["last_backup"] = backups[-1].summary() if backups else None
+    res.last_backup = backups[-1].summary() if backups else None
     good = [b for b in backups if b.status == "COMMITTED"]
-    data["last_good_backup"] = good[-1].id if good else None
-    data["backup_count"] = len(backups)
+    res.last_good_backup = good[-1].id if good else None
+    res.backup_count = len(backups)
     try:
         jr = journal.read(target)
-        data["interrupted"] = jr.summary() if jr else None
+        res.interrupted = jr.summary() if jr else None
     except DeployError as exc:
-        data["interrupted"] = {"message": f"{exc} (hint: {exc.hint})" if exc.hint else str(exc)}
-    data["in_progress"] = in_progress(target, data["interrupted"])
-    if data["in_progress"] is not None:
-        data["interrupted"] = None  # a live command's transaction is not an interrupted one
-    return data
+        res.interrupted = {"message": f"{exc} (hint: {exc.hint})" if exc.hint else str(exc)}
+    res.in_progress = in_progress(target, res.interrupted)
+    if res.in_progress is not None:
+        res.interrupted = None  # a live command's transaction is not an interrupted one
+    return res
 
 
 def in_progress(target: Path, journal_summary: dict[str, Any] | None) -> dict[str, Any] | None:

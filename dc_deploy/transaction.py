@@ -95,8 +95,8 @@ class _SignalGuard:
             yield self
         finally:
             committed = self.committed
-            for s, h in self._old.items():
-                signal.signal(s, _record_late if committed and _AFTER_COMMIT["defer"] else h)
+            for sig, h in self._old.items():
+                signal.signal(sig, _record_late if committed and _AFTER_COMMIT["defer"] else h)
             if committed and self.pending is not None:
                 _AFTER_COMMIT["late"] = self.pending
 
@@ -287,6 +287,8 @@ def _verify_hint(v: VerifyResult, timeout: float, backup_id: str) -> str:
                 f"hangs ({' '.join(v.command)}), or raise --verify-timeout {kept}")
     if v.failing:
         return f"see the failing checks above; re-run with --no-verify only if you know why {kept}"
+    if v.reason:
+        return f"run it by hand for the details: {' '.join(v.command)} {kept}"
     if v.output_tail.strip():
         return f"see the verifier's output above; re-run with --no-verify only if you know why {kept}"
     return f"the verifier printed nothing; run it by hand to see why: {' '.join(v.command)} {kept}"

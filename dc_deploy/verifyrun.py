@@ -1,8 +1,10 @@
 """Run the verification suite as a child process, in its own process group, with a timeout.
 
-Default command: ``[python, <project>/verify_streaming.py, --target, T, --json, --python, AGENT]``:
-the verifier itself runs in the installer's interpreter, and its check child (which imports the
-deployed loop) in the agent's interpreter ``ctx.agent_python`` (``--python`` or the receipt's; the
+Default command: ``[python, <project>/verify_streaming.py, --target, T, --json, --timeout, S, --python,
+AGENT]``, S a few seconds under ``--verify-timeout`` (``suite_timeout``): a check that hangs is
+then cut by the verifier itself, which reports it by name as a failing check, before this process
+would have to kill the verifier with nothing to show. The verifier itself runs in the installer's
+interpreter, and its check child (which imports the deployed loop) in the agent's interpreter ``ctx.agent_python`` (``--python`` or the receipt's; the
 installer's own when neither). While verify_streaming.py does not exist, the deployed imports are
 checked in the agent's interpreter instead (``_importcheck.py``). ``DC_VERIFY_COMMAND`` (a
 shell-quoted command line, ``{target}`` and ``{python}`` substituted) overrides it. The child never
@@ -39,6 +41,7 @@ class VerifyResult:
     checks: list[dict[str, Any]] = field(default_factory=list)
     output_tail: str = ""
     python: str = ""
+    reason: str = ""  # the verifier's one-line "reason" when the suite did not pass (e.g. no check ran)
 
     @property
     def failing(self) -> list[dict[str, Any]]:
@@ -50,6 +53,8 @@ class VerifyResult:
             return f"verification timed out after {self.duration_s:.1f}s and was killed"
         if self.passed:
             return f"verification passed ({len(self.checks)} checks, {self.duration_s:.1f}s)"
+        if not self.failing and self.reason:
+            return f"verification failed: {self.reason}"
         names = ", ".join(str(c.get("name")) for c in self.failing) or f"exit status {self.returncode}"
         for c in self.failing:  # the agent's interpreter lacks a module: that one line says it all
             detail = str(c.get("detail", ""))
@@ -67,14 +72,20 @@ def agent_python(ctx: Context) -> str:
     return ctx.agent_python or sys.executable
 
 
-def verify_command(target: Path, ctx: Context) -> list[str]:
+def suite_timeout(verify_timeout: float) -> float:
+    """The verifier's own ``--timeout``: under ours by 5 s (a quarter of it when shorter), so it can report."""
+    return max(0.1, verify_timeout - min(5.0, verify_timeout / 4))
+
+
+def verify_command(target: Path, ctx: Context, verify_timeout: float) -> list[str]:
     python = agent_python(ctx)
     override = ctx.environ.get(ENV_COMMAND)
     if override:
         return [part.replace("{target}", str(target)).replace("{python}", python) for part in shlex.split(override)]
     script = ctx.project_root / "verify_streaming.py"
     if script.exists():
-        return [sys.executable, str(script), "--target", str(target), "--json", "--python", python]
+        return [sys.executable, str(script), "--target", str(target), "--json",
+                "--timeout", f"{suite_timeout(verify_timeout):g}", "--python", python]
     return [python, str(Path(__file__).resolve().parent / "_importcheck.py"), str(target)]
 
 
@@ -87,7 +98,7 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def run_verification(target: Path, ctx: Context, timeout: float) -> VerifyResult:
-    cmd = verify_command(target, ctx)
+    cmd = verify_command(target, ctx, timeout)
     env = dict(ctx.environ)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["DC_VERIFY_PARENT_PID"] = str(os.getpid())  # the verifier dies with us (see dc_verify.cli)
@@ -110,9 +121,12 @@ def run_verification(target: Path, ctx: Context, timeout: float) -> VerifyResult
     doc = _last_json(text)
     if isinstance(doc, dict) and isinstance(doc.get("checks"), list):
         checks = [c for c in doc["checks"] if isinstance(c, dict)]
+    reason = doc.get("reason") if isinstance(doc, dict) else None
+    reason = reason if isinstance(reason, str) else ""
     passed = proc.returncode == 0
     tail = "" if passed else text[-2000:]
-    return VerifyResult(passed, proc.returncode, False, time.monotonic() - t0, cmd, checks, tail, agent_python(ctx))
+    return VerifyResult(passed, proc.returncode, False, time.monotonic() - t0, cmd, checks, tail, agent_python(ctx),
+                        "" if passed else reason)
 
 
 def _last_json(text: str) -> Any:

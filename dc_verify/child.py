@@ -141,7 +141,8 @@ def run_imports(payload: dict[str, Any], out: TextIO) -> None:
 
 
 def run_checks(payload: dict[str, Any], out: TextIO) -> None:
-    from dc_verify.checks.child_env import ChildEnv, ensure_display, run_one
+    from dc_verify.checks.child_env import ChildEnv, ensure_display
+    from dc_verify.checks.dispatch import run_one
 
     env = ChildEnv.from_payload(payload)
     env.display_note = ensure_display(os.environ)

@@ -1,4 +1,4 @@
-"""What a check sees inside the child interpreter, and how one check is run there.
+"""What a check sees inside the child interpreter (``ChildEnv``); ``dispatch.py`` runs one check there.
 
 A check function takes a ``ChildEnv`` and returns its pass detail (a string), or raises
 ``CheckFailed(detail)`` / ``CheckSkipped(reason)``. It may be ``async``; each runs in a fresh event
@@ -9,16 +9,11 @@ loop under a per-check timeout. Deployed modules are reached only through ``env.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
-import inspect
 import os
 import shutil
-import sys
 import tempfile
-import time
-import traceback
-from collections.abc import Callable, MutableMapping
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -129,56 +124,3 @@ class ChildEnv:
 
     def close(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-CheckFn = Callable[[ChildEnv], Any]
-
-
-def _registry() -> dict[str, CheckFn]:
-    from . import live_check, loop_checks, screenshot_checks, toggles_check, tool_checks
-
-    reg: dict[str, CheckFn] = {}
-    for module in (toggles_check, tool_checks, screenshot_checks, loop_checks, live_check):
-        reg.update(module.CHECKS)
-    return reg
-
-
-def _short_traceback(exc: BaseException) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-    return f"check crashed: {type(exc).__name__}: {exc}{where}"
-
-
-async def _run_async(fn: CheckFn, env: ChildEnv, timeout: float) -> Any:
-    return await asyncio.wait_for(fn(env), timeout)
-
-
-def run_one(name: str, env: ChildEnv, timeout: float | None = None) -> tuple[str, float, str]:
-    """Run check ``name``; returns (status, duration_s, detail). Never raises."""
-    timeout = timeout if timeout is not None else CHECK_TIMEOUTS.get(name, CHECK_TIMEOUT_S)
-    t0 = time.monotonic()
-    env.display_used = False
-    try:
-        registry = _registry()
-        if name not in registry:
-            raise CheckFailed(f"this dc_verify has no implementation of check {name!r}")
-        fn = registry[name]
-        detail = asyncio.run(_run_async(fn, env, timeout)) if inspect.iscoroutinefunction(fn) else fn(env)
-        status = "pass"
-    except CheckFailed as exc:
-        status, detail = "fail", str(exc)
-    except CheckSkipped as exc:
-        status, detail = "skip", str(exc)
-    except TimeoutError:
-        status, detail = "fail", f"timed out after {timeout:g} s"
-    except ModuleNotFoundError as exc:
-        if exc.name and not is_ours(exc.name, env.package, env.impl_module):
-            status, detail = "fail", interpreter_lacks(sys.executable, exc.name)
-        else:
-            status, detail = "fail", f"deployed module missing: {exc}"
-    except Exception as exc:
-        status, detail = "fail", _short_traceback(exc)
-    detail = str(detail)
-    if env.display_used and env.display_note:
-        detail = f"{detail} ({env.display_note})" if detail else env.display_note
-    return status, time.monotonic() - t0, detail

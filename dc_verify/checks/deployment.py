@@ -10,17 +10,18 @@ import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .child_env import interpreter_lacks, is_ours
+from .childrun import ChildRun, VerifyOptions
 from .target import VOLATILE_FILES, TargetInfo
-
-if TYPE_CHECKING:
-    from ..runner import VerifyOptions
 
 RECEIPT_FORMAT = 1
 
 
 def sha256_file(path: Path) -> str:
+    """dc_deploy.fsutil.sha256_file's twin (dc_verify never imports dc_deploy): tests/dc_verify/test_shared_copies.py
+    keeps the two equal."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -148,8 +149,6 @@ def _absent_in(python: str) -> Callable[[str], bool]:
 
 
 def check_imports(info: TargetInfo, options: VerifyOptions) -> tuple[str, str]:
-    from ..runner import ChildRun
-
     modules = info.deployed_modules()
     if info.root is not None and (info.root / "loop.py").is_file():
         loop_module = f"{info.package}.loop"
@@ -163,8 +162,6 @@ def check_imports(info: TargetInfo, options: VerifyOptions) -> tuple[str, str]:
         return "fail", f"import child failed: {note}"
     failures, excused = split_import_failures(doc.get("modules", []), _absent_in(options.python))
     problems: list[str] = []
-    from .child_env import interpreter_lacks, is_ours
-
     lacking = [r for r in failures if r.get("missing") and not is_ours(str(r["missing"]), info.package,
                                                                         info.impl_module)]
     if lacking:  # the interpreter, not the deployment: say which module, which interpreter, and the fix

@@ -100,7 +100,7 @@ async def run_loop(
     max_tokens: int = 4096,
 ) -> LoopRun:
     """One turn against a scripted server serving ``scenario``."""
-    from dc_verify.scripted_server import ScriptedServer
+    from dc_verify.fake_api.scripted_server import ScriptedServer
 
     label, fn, provider = resolve_entry(env)
     run = LoopRun(entry=label)

@@ -26,7 +26,7 @@ EFFECT_MS = 300
 
 @contextmanager
 def _display() -> Iterator[Any]:
-    from dc_verify.xdisplay import PrivateX, missing_parts
+    from .xdisplay import PrivateX, missing_parts
 
     reason = missing_parts()
     if reason:
@@ -56,7 +56,7 @@ def _png_size(png: bytes) -> tuple[int, int]:
 
 
 async def check_screenshot_settle(env: ChildEnv) -> str:
-    from dc_verify.xdisplay import COLOURS
+    from .xdisplay import COLOURS
 
     mod = env.impl("tools.dc_screenshot")
     with _display() as x:

@@ -38,7 +38,7 @@ def _schema_errors(schema: dict[str, Any], doc: dict[str, Any]) -> list[str] | N
 
 def check_toggles(env: ChildEnv) -> str:
     toggles = env.impl("toggles")
-    package_dir = Path(getattr(toggles, "PACKAGE_DIR", Path(toggles.__file__).parent))
+    package_dir = Path(getattr(toggles, "PACKAGE_DIR", None) or Path(str(toggles.__file__)).parent)
     path = package_dir / getattr(toggles, "TOGGLES_FILENAME", "feature_toggles.json")
     if not path.is_file():
         raise CheckFailed(f"toggles file {path} does not exist")

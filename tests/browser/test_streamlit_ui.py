@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from dc_verify.demo_ui import (
+from dc_verify.demo.ui import (
     STREAMING_TOGGLES,
     free_port,
     stage_tree,

@@ -41,12 +41,12 @@ def test_receipt_and_backup_record_target_git_and_commit(repo_target: Path, ctx:
     receipt = json.loads((repo_target / "dc_impl" / "receipt.json").read_text())
     assert receipt["target_git"] == {"root": str(repo_target), "head": head, "dirty": False}
     new_head = _git(repo_target, "rev-parse", "HEAD")
-    assert res.data["git_commit"] == new_head != head
+    assert res.git_commit == new_head != head
     committed = set(_git(repo_target, "show", "--name-only", "--format=", "HEAD").splitlines())
     assert {"loop.py", "dc_impl/receipt.json", "dc_impl/tools/dc_bash.py"} <= committed
     assert _git(repo_target, "status", "--porcelain") == "?? .dc-streaming.lock"  # only our lock sidecar
     # restoring commits the removals too
-    api.restore(dataclasses.replace(opts, git_commit=True), ctx, res.data["backup_id"])
+    api.restore(dataclasses.replace(opts, git_commit=True), ctx, res.backup_id)
     assert _git(repo_target, "status", "--porcelain") == "?? .dc-streaming.lock"  # only our lock sidecar
     assert _git(repo_target, "ls-files", "dc_impl") == ""
 
@@ -56,7 +56,7 @@ def test_git_commit_leaves_the_operators_staged_changes_alone(repo_target: Path,
     (repo_target / "NOTES.txt").write_text("work in progress\n")
     _git(repo_target, "add", "NOTES.txt")
     res = api.integrate(dataclasses.replace(opts, git_commit=True), ctx, ["bash-tool"], {})
-    committed = set(_git(repo_target, "show", "--name-only", "--format=", res.data["git_commit"]).splitlines())
+    committed = set(_git(repo_target, "show", "--name-only", "--format=", res.git_commit).splitlines())
     assert "NOTES.txt" not in committed and "dc_impl/tools/dc_bash.py" in committed
     assert "A  NOTES.txt" in _git(repo_target, "status", "--porcelain").splitlines()
 
@@ -73,7 +73,7 @@ def test_git_commit_works_without_a_configured_identity(target: Path, ctx: Conte
     res = api.integrate(dataclasses.replace(opts, git_commit=True), ctx, ["bash-tool"], {})
     author = subprocess.run(["git", "log", "-1", "--format=%an <%ae>"], cwd=target, check=True,
                             capture_output=True, text=True).stdout.strip()
-    assert res.data["git_commit"] and "@" in author
+    assert res.git_commit and "@" in author
 
 
 def test_project_commit_recorded(target: Path, ctx: Context, opts: api.Options, tmp_path: Path) -> None:
@@ -100,4 +100,4 @@ def test_git_commit_outside_a_work_tree_is_refused_before_any_change(target: Pat
         api.integrate(dataclasses.replace(opts, git_commit=True), ctx, ["bash-tool"], {})
     assert tree_digest(target, exclude=()) == before and not opts.backup_dir.exists()
     res = api.integrate(dataclasses.replace(opts, git_commit=True, dry_run=True), ctx, ["bash-tool"], {})
-    assert res.data["actions"]  # a dry run only shows the plan
+    assert res.as_dict()["actions"]  # a dry run only shows the plan

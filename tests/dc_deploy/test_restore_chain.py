@@ -19,7 +19,7 @@ def _phases(opts: api.Options, ctx) -> tuple[list[dict], list[str]]:
                        ("unified-streaming", "use_unified_streaming")):
         ctx.clock.tick()
         res = api.integrate(opts, ctx, [comp], {flip: True})
-        ids.append(res.data["backup_id"])
+        ids.append(res.backup_id)
         digests.append(tree_digest(opts.target))
     return digests, ids
 
@@ -29,11 +29,11 @@ def test_restore_of_an_earlier_backup_returns_to_the_state_before_it(opts, ctx, 
     digests, ids = _phases(opts, ctx)
     ctx.clock.tick()
     res = api.restore(opts, ctx, ids[phase])
-    assert res.data["restored_from"] == ids[phase]
+    assert res.restored_from == ids[phase]
     assert tree_digest(opts.target) == digests[phase]
     # the restore is itself undoable: back to the fully deployed tree
     ctx.clock.tick()
-    api.restore(opts, ctx, res.data["backup_id"])
+    api.restore(opts, ctx, res.backup_id)
     assert tree_digest(opts.target) == digests[-1]
 
 

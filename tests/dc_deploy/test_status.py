@@ -13,11 +13,11 @@ from dc_deploy.errors import DeployError, DriftError
 
 def test_status_before_and_after_deploy_is_read_only(target: Path, ctx: Context, opts: api.Options) -> None:
     before = tree_digest(target, exclude=())
-    s = api.status(opts, ctx).data
+    s = api.status(opts, ctx).as_dict()
     assert s["installed"] is False and s["last_backup"] is None and s["interrupted"] is None
     assert tree_digest(target, exclude=()) == before  # no lock file either
     api.integrate(opts, ctx, ["bash-tool"], {"use_streaming_bash": True})
-    s = api.status(opts, ctx).data
+    s = api.status(opts, ctx).as_dict()
     assert s["installed"] and s["version"] == "1.0.0"
     assert s["components"] == ["core", "loop-hook", "bash-tool"]
     assert s["toggles"]["use_streaming_bash"] is True and s["toggles"]["revision"] == 1
@@ -29,7 +29,7 @@ def test_drift_is_reported_and_refused(target: Path, ctx: Context, opts: api.Opt
     edited = target / "dc_impl" / "tools" / "dc_bash.py"
     edited.write_text(edited.read_text() + "\n# hotfix by hand\n")
     (target / "dc_impl" / "hook.py").unlink()
-    drift = {d["path"]: d for d in api.status(opts, ctx).data["drift"]}
+    drift = {d["path"]: d for d in api.status(opts, ctx).as_dict()["drift"]}
     assert set(drift) == {"dc_impl/tools/dc_bash.py", "dc_impl/hook.py"}
     assert drift["dc_impl/hook.py"]["detail"] == "missing"
     before = tree_digest(target)
@@ -45,15 +45,15 @@ def test_on_drift_keep_and_overwrite(target: Path, ctx: Context, opts: api.Optio
     local = edited.read_bytes() + b"\n# local change\n"
     edited.write_bytes(local)
     keep = api.integrate(dataclasses.replace(opts, on_drift="keep"), ctx, ["bash-tool", "file-tool"], {})
-    assert keep.data["kept"] == ["dc_impl/tools/dc_bash.py"]
+    assert keep.as_dict()["kept"] == ["dc_impl/tools/dc_bash.py"]
     assert edited.read_bytes() == local
-    assert [d["path"] for d in api.status(opts, ctx).data["drift"]] == ["dc_impl/tools/dc_bash.py"]
+    assert [d["path"] for d in api.status(opts, ctx).as_dict()["drift"]] == ["dc_impl/tools/dc_bash.py"]
     ctx.clock.tick()  # type: ignore[attr-defined]
     over = api.integrate(dataclasses.replace(opts, on_drift="overwrite"), ctx, [], {})
-    assert [a["path"] for a in over.data["actions"]][0] == "dc_impl/tools/dc_bash.py"
+    assert [a["path"] for a in over.as_dict()["actions"]][0] == "dc_impl/tools/dc_bash.py"
     assert edited.read_bytes() != local
-    assert api.status(opts, ctx).data["drift"] == []
-    api.restore(opts, ctx, over.data["backup_id"])  # the overwritten local change comes back
+    assert api.status(opts, ctx).as_dict()["drift"] == []
+    api.restore(opts, ctx, over.backup_id)  # the overwritten local change comes back
     assert edited.read_bytes() == local
 
 
@@ -61,7 +61,7 @@ def test_loop_block_removed_by_hand_is_drift(target: Path, ctx: Context, opts: a
     original = (target / "loop.py").read_bytes()
     api.integrate(opts, ctx, ["loop-hook"], {})
     (target / "loop.py").write_bytes(original)
-    (item,) = api.status(opts, ctx).data["drift"]
+    (item,) = api.status(opts, ctx).as_dict()["drift"]
     assert item["path"] == "loop.py" and "block" in item["detail"]
     with pytest.raises(DriftError):
         api.integrate(opts, ctx, ["loop-hook"], {})

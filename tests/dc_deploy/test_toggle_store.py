@@ -42,10 +42,10 @@ def test_flip_bumps_revision_keeps_mode_and_audits(target: Path, ctx: Context, o
     assert audit["old"] == {"use_streaming_bash": False, "use_streaming_thinking": False}
     assert audit["new"] == {"use_streaming_bash": True, "use_streaming_thinking": True}
     assert (audit["user"], audit["host"], audit["reason"]) == ("tester", "testhost", "phase 1")
-    assert audit["backup_id"] == res.data["backup_id"] and audit["result"] == "committed"
+    assert audit["backup_id"] == res.backup_id and audit["result"] == "committed"
     # the same flip again changes nothing: no write, no revision bump, no backup
     again = api.set_toggles(opts, ctx, {"use_streaming_bash": True})
-    assert again.data["backup_id"] is None and _toggles(target)["revision"] == 1
+    assert again.backup_id is None and _toggles(target)["revision"] == 1
 
 
 def test_invalid_toggles_file_is_refused_untouched(target: Path, ctx: Context, opts: api.Options) -> None:

@@ -27,7 +27,7 @@ def test_integrate_writes_receipt_toggles_and_loop_block(target: Path, ctx: Cont
     receipt = json.loads((target / "dc_impl" / "receipt.json").read_text())
     assert receipt["format"] == 1 and receipt["version"] == "1.0.0"
     assert receipt["components"] == ["core", "loop-hook", "bash-tool"]
-    assert receipt["backup_id"] == res.data["backup_id"]
+    assert receipt["backup_id"] == res.backup_id
     loop = (target / "loop.py").read_bytes()
     assert receipt["files"]["loop.py"]["sha256"] == fsutil.sha256_bytes(loop)
     assert loop.startswith(original_loop) and loop.endswith(b"# <<< claude-dc-streaming loop hook <<<\n")
@@ -38,7 +38,7 @@ def test_integrate_writes_receipt_toggles_and_loop_block(target: Path, ctx: Cont
     assert toggles["use_streaming_bash"] is True and toggles["revision"] == 1
     assert not (target / "dc_impl" / "tools" / "dc_file.py").exists()
     assert not (target / journal.JOURNAL_NAME).exists()
-    status = BackupStore(opts.backup_dir).get(target, res.data["backup_id"]).status
+    status = BackupStore(opts.backup_dir).get(target, res.backup_id).status
     assert status == "COMMITTED"
 
 
@@ -48,9 +48,9 @@ def test_dry_run_equals_real_change_set_and_writes_nothing(target: Path, ctx: Co
     assert tree_digest(target, exclude=()) == before  # not even the lock file
     assert not opts.backup_dir.exists()
     real = api.integrate(opts, ctx, None, {"use_streaming_file": True})
-    assert dry.data["actions"] == real.data["actions"]
-    assert {a["path"] for a in real.data["actions"]} >= {"loop.py", "dc_impl/receipt.json", "dc_impl/hook.py"}
-    assert dry.data["toggles_after"] == real.data["toggles_after"]
+    assert dry.as_dict()["actions"] == real.as_dict()["actions"]
+    assert {a["path"] for a in real.as_dict()["actions"]} >= {"loop.py", "dc_impl/receipt.json", "dc_impl/hook.py"}
+    assert dry.as_dict()["toggles_after"] == real.as_dict()["toggles_after"]
 
 
 def test_second_run_is_a_noop_without_backup(target: Path, ctx: Context, opts: api.Options) -> None:
@@ -59,7 +59,7 @@ def test_second_run_is_a_noop_without_backup(target: Path, ctx: Context, opts: a
     mtimes = {p: os.stat(target / p).st_mtime_ns for p in digest}
     n_backups = len(BackupStore(opts.backup_dir).all())
     again = api.integrate(opts, ctx, None, {})
-    assert again.data["actions"] == [] and again.data["backup_id"] is None
+    assert again.as_dict()["actions"] == [] and again.backup_id is None
     assert tree_digest(target) == digest
     assert {p: os.stat(target / p).st_mtime_ns for p in digest} == mtimes
     assert len(BackupStore(opts.backup_dir).all()) == n_backups
@@ -79,7 +79,7 @@ def test_restore_round_trip_is_byte_exact(target: Path, ctx: Context, opts: api.
     res = api.integrate(opts, ctx, None, {"use_unified_streaming": True})
     assert (target / "dc_impl" / "tools" / "dc_bash.py").is_file()
     assert tree_digest(target) != old
-    api.restore(opts, ctx, res.data["backup_id"])
+    api.restore(opts, ctx, res.backup_id)
     assert tree_digest(target) == old
 
 
@@ -97,7 +97,7 @@ def test_restore_removes_added_and_recreates_removed_files(target: Path, ctx: Co
     ctx.clock.tick()  # type: ignore[attr-defined]
     res = api.integrate(dataclasses.replace(opts, manifest=m2), ctx, [], {})
     assert {"path": dropped, "action": "delete"}.items() <= next(
-        a for a in res.data["actions"] if a["path"] == dropped).items()
+        a for a in res.as_dict()["actions"] if a["path"] == dropped).items()
     assert not (target / dropped).exists()
     assert json.loads((target / "dc_impl" / "receipt.json").read_text())["version"] == "1.1.0"
     api.restore(opts, ctx, "latest")
@@ -161,7 +161,7 @@ def test_corrupted_backup_is_refused_untouched(target: Path, ctx: Context, opts:
     ctx.clock.tick()  # type: ignore[attr-defined]
     res = api.integrate(opts, ctx, ["file-tool"], {})
     store = BackupStore(opts.backup_dir)
-    backup = store.get(target, res.data["backup_id"])
+    backup = store.get(target, res.backup_id)
     stored = backup.stored("dc_impl/receipt.json")
     data = bytearray(stored.read_bytes())
     data[10] ^= 0x01  # one flipped bit
@@ -192,12 +192,12 @@ def test_recovery_rolls_back_a_hot_journal(target: Path, ctx: Context, opts: api
         transaction._apply(target, c)
     (target / "dc_impl" / f".a.py{fsutil.TEMP_MARK}99-dead").write_bytes(b"torn")
     assert tree_digest(target) != old
-    status = api.status(opts, ctx).data
+    status = api.status(opts, ctx).as_dict()
     assert "will roll it back" in status["interrupted"]["message"]
     res = api.integrate(opts, ctx, ["core"], {})
-    assert res.data["recovered"]["action"] == "rolled back"
+    assert res.as_dict()["recovered"]["action"] == "rolled back"
     assert store.get(target, backup.id).status == "ROLLED_BACK"
-    api.restore(opts, ctx, res.data["backup_id"])
+    api.restore(opts, ctx, res.backup_id)
     assert tree_digest(target) == old
 
 
@@ -206,9 +206,9 @@ def test_backup_ids_unique_within_one_second(target: Path, ctx: Context, opts: a
     for i in range(6):
         flips = {"use_streaming_bash": bool(i % 2)}
         if i == 0:
-            ids.append(api.integrate(opts, ctx, ["core"], flips).data["backup_id"])
+            ids.append(api.integrate(opts, ctx, ["core"], flips).backup_id)
         else:
-            ids.append(api.set_toggles(opts, ctx, flips).data["backup_id"])
+            ids.append(api.set_toggles(opts, ctx, flips).backup_id)
     assert len(set(ids)) == 6 and ids == sorted(ids)
     assert ids[0] == "backup_20261128_120000" and ids[1] == "backup_20261128_120000_001"
 

@@ -304,7 +304,7 @@ def _probe(app: Path, cwd: Path, env_extra: dict[str, str]) -> dict[str, Any]:
 
 
 def test_bootstrap_imports_the_page_in_a_deployed_tree(tmp_path: Path) -> None:
-    from dc_verify.demo_ui import stage_tree
+    from dc_verify.demo.ui import stage_tree
 
     app = stage_tree(tmp_path / "deployed")
     elsewhere = tmp_path / "elsewhere"  # an unrelated cwd: only the bootstrap makes the tree importable

@@ -12,7 +12,7 @@ import pytest
 
 from dc_verify.checks import GROUPS
 from dc_verify.checks.child_env import ensure_display
-from dc_verify.checks.sandbox import make_deployment
+from dc_verify.demo.sandbox import make_deployment
 from dc_verify.runner import VerifyOptions, verify
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,7 +1,7 @@
 """Each check passes on a good deployment and fails on a deliberately broken one.
 
 Deployments are copies of examples/computer_use_demo with the project's dc_impl, the managed hook
-block, toggles and a receipt (``dc_verify.checks.sandbox``); breakages are real code changes in the
+block, toggles and a receipt (``dc_verify.demo.sandbox``); breakages are real code changes in the
 deployed copy (a bash tool that buffers, loops that drop thinking or start tools after message_stop,
 corrupted files). Everything runs through ``verify()``, i.e. in real child interpreters.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from dc_verify.checks import CHECKS
-from dc_verify.checks.sandbox import ALL_ON, apply_breakage, make_deployment, write_receipt, write_toggles
+from dc_verify.demo.sandbox import ALL_ON, apply_breakage, make_deployment, write_receipt, write_toggles
 from dc_verify.runner import VerifyOptions, verify
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from dc_verify.checks.sandbox import BREAKAGES
-from dc_verify.demo import PROJECT_COPY_ITEMS, _copy_project
-from dc_verify.demo_steps import DemoRunner, StepOutcome, diff_snapshots, snapshot_digest, tree_snapshot
+from dc_verify.demo.rollout import PROJECT_COPY_ITEMS, _copy_project
+from dc_verify.demo.sandbox import BREAKAGES
+from dc_verify.demo.steps import DemoRunner, StepOutcome, diff_snapshots, snapshot_digest, tree_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,7 +69,7 @@ def test_broken_release_copy_differs_only_in_the_broken_module(tmp_path: Path) -
     copy = _copy_project(tmp_path / "copy")
     assert {p.name for p in copy.iterdir()} == {i for i in PROJECT_COPY_ITEMS if (ROOT / i).exists()}
     rel, code = BREAKAGES["bash-buffers"]
-    from dc_verify.checks.sandbox import apply_breakage
+    from dc_verify.demo.sandbox import apply_breakage
 
     apply_breakage(copy, "bash-buffers")
     assert (copy / rel).read_text() == (ROOT / rel).read_text() + code

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from dc_verify.checks import CHECKS, GROUPS
-from dc_verify.checks.sandbox import make_deployment, write_toggles
+from dc_verify.demo.sandbox import make_deployment, write_toggles
 from dc_verify.runner import FAIL, PASS, SKIP, CheckResult, SuiteResult
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from dc_verify.checks.sandbox import make_deployment, write_receipt
+from dc_verify.demo.sandbox import make_deployment, write_receipt
 from dc_verify.report import junit_tree, to_json, write_junit
 from dc_verify.runner import FAIL, PASS, SKIP, CheckResult, SuiteResult, VerifyOptions, verify
 

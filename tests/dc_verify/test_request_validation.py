@@ -9,8 +9,8 @@ from typing import Any
 import anthropic
 import pytest
 
+from dc_verify.fake_api.validation import RULES, IssuedRecord, merge_turns, validate_request
 from dc_verify.scripted_server import ScriptedServer
-from dc_verify.validation import RULES, IssuedRecord, merge_turns, validate_request
 
 MODEL = "claude-sonnet-4-6"
 INTERLEAVED = "interleaved-thinking-2025-05-14"

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from dc_verify.scenario import scenario_names
+from dc_verify.fake_api.scenario import scenario_names
+from dc_verify.fake_api.sse import injection_points, resolve_point
 from dc_verify.scripted_server import load_scenario
-from dc_verify.sse import injection_points, resolve_point
 
 
 def test_every_shipped_scenario_loads() -> None:

@@ -15,8 +15,8 @@ import httpx2
 import pytest
 from anthropic import Anthropic, AsyncAnthropic
 
+from dc_verify.fake_api.sse import parse_sse
 from dc_verify.scripted_server import ScriptedServer
-from dc_verify.sse import parse_sse
 
 MODEL = "claude-sonnet-4-6"
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "sdk-sse"  # in-repo copy of the SDK fixtures

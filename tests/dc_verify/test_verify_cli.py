@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dc_verify.checks import CHECKS, GROUPS
-from dc_verify.checks.sandbox import make_deployment, write_toggles
+from dc_verify.demo.sandbox import make_deployment, write_toggles
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "verify_streaming.py"

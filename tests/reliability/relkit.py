@@ -226,7 +226,7 @@ def _integrate(project: Path, target: Path, backup_dir: Path, manifest: Path, fl
                clock: Any = None) -> str:
     opts = api.Options(target=target, backup_dir=backup_dir, manifest=manifest, verify=False, lock_timeout=10)
     res = api.integrate(opts, quiet_ctx(project, clock=clock), None, flips)
-    return str(res.data["backup_id"])
+    return str(res.backup_id)
 
 
 def prepare(project: Path, manifests: dict[str, Path], key: str, op: str, where: Path,

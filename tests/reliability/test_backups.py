@@ -41,13 +41,13 @@ def test_round_trip_is_byte_exact(tmp_path: Path, project: tuple[Path, dict[str,
     opts = api.Options(target=target, backup_dir=tmp_path / "backups", manifest=manifests["churn-v1"], verify=False,
                        on_drift="overwrite")
     ctx = relkit.quiet_ctx(root)
-    first = api.integrate(opts, ctx, None, {"use_streaming_bash": True}).data["backup_id"]
+    first = api.integrate(opts, ctx, None, {"use_streaming_bash": True}).backup_id
     assert (target / "dc_impl" / "keep_01.py").is_file() and not (target / "dc_impl" / "keep_01.py").is_symlink()
     v1 = tree_digest(target)
     second = api.integrate(api.Options(**{**opts.__dict__, "manifest": manifests["churn"]}), ctx, None, {})
     assert not (target / "dc_impl" / "old" / "deep" / "gone_00.py").exists()
     assert (target / "dc_impl" / "new" / "sub" / "fresh_00.py").exists()
-    api.restore(opts, ctx, second.data["backup_id"])
+    api.restore(opts, ctx, second.backup_id)
     assert tree_digest(target) == v1  # removed files re-created, added files removed, receipt bytes back
     api.restore(opts, ctx, first)
     after = tree_digest(target)
@@ -109,9 +109,9 @@ def test_many_backups_in_one_second_get_distinct_sorted_ids(count: int, frozen: 
     prep = relkit.prepare(root, manifests, "one", "toggle", tmp_path / "case", clock=clock)
     ctx = relkit.quiet_ctx(root, clock=clock)
     opts = api.Options(target=prep.target, backup_dir=prep.backup_dir, verify=False)
-    ids = [api.set_toggles(opts, ctx, {"use_streaming_file": i % 2 == 0}).data["backup_id"] for i in range(count)]
+    ids = [api.set_toggles(opts, ctx, {"use_streaming_file": i % 2 == 0}).backup_id for i in range(count)]
     assert len(set(ids)) == count and ids == sorted(ids)
-    listing = list(reversed(api.list_backups(opts, ctx).data["backups"]))
+    listing = list(reversed(api.list_backups(opts, ctx).backups))
     assert [b["id"] for b in listing][-count:] == ids
     seqs = [b["sequence"] for b in listing]
     assert seqs == list(range(1, count + 2))  # the setup's backup, then the burst, one number each
@@ -129,7 +129,7 @@ from dc_deploy.context import Context
 ctx = Context(err=Console(file=io.StringIO()), project_root=Path(sys.argv[1]), progress=False)
 opts = api.Options(target=Path(sys.argv[2]), backup_dir=Path(sys.argv[3]), verify=False, lock_timeout=60)
 for i in range(int(sys.argv[4])):
-    print(api.set_toggles(opts, ctx, {"use_streaming_thinking": i % 2 == 0}).data["backup_id"], flush=True)
+    print(api.set_toggles(opts, ctx, {"use_streaming_thinking": i % 2 == 0}).backup_id, flush=True)
 """
 
 

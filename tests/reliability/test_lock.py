@@ -32,7 +32,7 @@ def test_killed_holder_releases_the_lock_at_once(tmp_path: Path, project: tuple[
         if relkit.alive(verifier):  # a SIGKILLed installer cannot reap its verifier: documented limitation
             os.kill(verifier, signal.SIGKILL)
     assert took < 1.0, took
-    assert res.data["recovered"]["action"] == "rolled back"
+    assert res.as_dict()["recovered"]["action"] == "rolled back"
     assert relkit.ndigest(prep.target) == prep.old
     assert relkit.leftovers(prep.target, prep.backup_dir) == []
 

@@ -39,8 +39,8 @@ key = features[int(index) % len(features)]
 records = []
 for j in range(int(flips)):
     res = api.set_toggles(opts, ctx, {key: j % 2 == int(index) % 2})
-    after = res.data["toggles_after"]
-    records.append({"effective": res.data["backup_id"] is not None, "revision": after["revision"]})
+    after = res.as_dict()["toggles_after"]
+    records.append({"effective": res.backup_id is not None, "revision": after["revision"]})
 Path(out).write_text(json.dumps(records))
 """
 

@@ -61,7 +61,7 @@ def _good_then_failures(root: Path, manifests: dict[str, Path], where: Path, fai
     pristine = relkit.ndigest(target)
     opts = api.Options(target=target, backup_dir=where / "backups", manifest=manifests["one"], verify=True,
                        lock_timeout=10)
-    good = api.integrate(opts, _ctx(root, "true"), None, {}).data["backup_id"]  # type: ignore[arg-type]
+    good = api.integrate(opts, _ctx(root, "true"), None, {}).backup_id  # type: ignore[arg-type]
     for i in range(failures):
         flips = {"use_streaming_bash": True, "use_streaming_file": bool(i % 2)}
         with pytest.raises(VerificationFailedError):
@@ -77,7 +77,7 @@ def test_restore_latest_picks_the_last_committed_backup(tmp_path: Path,
     statuses = [b.status for b in BackupStore(opts.backup_dir).all()]
     assert statuses == ["COMMITTED"] + ["FAILED"] * 5
     res = api.restore(opts, relkit.quiet_ctx(root), "latest")
-    assert res.data["restored_from"] == good
+    assert res.restored_from == good
     assert relkit.ndigest(opts.target) == pristine
 
 
@@ -86,8 +86,8 @@ def test_retention_keeps_the_last_good_backup(tmp_path: Path, project: tuple[Pat
     root, manifests = project
     opts, good, pristine = _good_then_failures(root, manifests, tmp_path, 10)
     res = api.prune(opts, relkit.quiet_ctx(root), 3)
-    kept = res.data["kept"]
-    assert good in kept and len(kept) == 4 and len(res.data["deleted"]) == 7
+    kept = res.as_dict()["kept"]
+    assert good in kept and len(kept) == 4 and len(res.as_dict()["deleted"]) == 7
     assert relkit.leftovers(opts.target, opts.backup_dir) == []
     api.restore(opts, relkit.quiet_ctx(root), good)
     assert relkit.ndigest(opts.target) == pristine

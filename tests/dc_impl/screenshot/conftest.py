@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dc_verify.xdisplay import PrivateX, XApp, missing_parts
+from dc_verify.checks.xdisplay import PrivateX, XApp, missing_parts
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from dc_impl.tools.dc_screenshot import (
     StreamingComputerTool20241022,
     StreamingComputerTool20250124,
 )
-from dc_verify.xdisplay import COLOURS
+from dc_verify.checks.xdisplay import COLOURS
 
 PIL = pytest.importorskip("PIL", reason="Pillow is not installed (pip install '.[screenshot]')")
 from PIL import Image, ImageChops  # noqa: E402

@@ -11,7 +11,6 @@ This module never imports ``dc_deploy``: the installer is only ever run as a pro
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import tempfile
@@ -20,8 +19,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from .checks.sandbox import apply_breakage
-from .demo_steps import PROJECT_ROOT, DemoRunner, StepOutcome, diff_snapshots, tree_snapshot
+from .sandbox import apply_breakage
+from .steps import PROJECT_ROOT, DemoRunner, StepOutcome, diff_snapshots, tree_snapshot
 
 BROKEN_VERSION = "9.9.9"
 FRESH_VERSION = "1.0.0"
@@ -140,7 +139,7 @@ def _chat_step(d: DemoRunner) -> None:
     if not (PROJECT_ROOT / "dc_impl" / "chat.py").is_file():
         d.record(StepOutcome(9, title, "unavailable", "dc_impl/chat.py is not in this checkout yet"))
         return
-    from .scripted_server import ScriptedServer, load_scenario
+    from ..fake_api.scripted_server import ScriptedServer, load_scenario
 
     scratch = d.workdir / "agent-scratch"
     scratch.mkdir(exist_ok=True)
@@ -184,8 +183,3 @@ def main(keep: bool, workdir: Path | None, fresh_manifest: bool) -> None:
             shutil.rmtree(base, ignore_errors=True)
     ok = DemoRunner.summary(console, outcomes)
     sys.exit(0 if ok else 1)
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
-    main()

@@ -19,7 +19,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STEP_TIMEOUT_S = 300.0
 SKIP_PARTS = ("__pycache__",)
 # The installer's lock sidecar holds the last holder's pid/host/command: not part of a deployment.

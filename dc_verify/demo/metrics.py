@@ -28,9 +28,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .demo import _broken_release_step, _fresh_manifest
-from .demo_steps import PROJECT_ROOT, DemoRunner
-from .scripted_server import ScriptedServer, load_scenario
+from ..fake_api.scripted_server import ScriptedServer, load_scenario
+from .rollout import _broken_release_step, _fresh_manifest
+from .steps import PROJECT_ROOT, DemoRunner
 
 QUERIES = {
     "time to first token p50 (s)": "histogram_quantile(0.5, sum by (le) (claude_dc_llm_time_to_first_token_seconds_bucket))",

@@ -12,14 +12,11 @@ import math
 import socket
 import time
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
-from .scenario import ERROR_STATUS
+from .exchange import Answer, Decider, RecordedRequest
+from .scenario import ERROR_STATUS, Injection
 from .sse import dumps, encode_event, encode_ping, new_id, resolve_point
-
-if TYPE_CHECKING:
-    from .scenario import Injection
-    from .scripted_server import RecordedRequest, ScriptedServer, _Answer
 
 MESSAGES_PATH = "/v1/messages"
 MAX_BODY_BYTES = 32 * 1024 * 1024  # the real API's request size limit (413 request_too_large above it)
@@ -48,8 +45,8 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
 
     @property
-    def owner(self) -> ScriptedServer:
-        return self.server.owner  # type: ignore[attr-defined]
+    def owner(self) -> Decider:
+        return cast("Decider", self.server.owner)  # type: ignore[attr-defined]  # set by the server that made us
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         return
@@ -174,7 +171,7 @@ class Handler(BaseHTTPRequestHandler):
             raise ClientGone("server stopping")
 
     # ------------------------------------------------------------------ answers
-    def _serve_json(self, answer: _Answer) -> None:
+    def _serve_json(self, answer: Answer) -> None:
         rec = answer.request
         for inj in answer.injections:
             self.owner.record_injection(rec.index, inj.kind, inj.at)
@@ -196,7 +193,7 @@ class Handler(BaseHTTPRequestHandler):
         self.owner.finish(rec, "served", 200, answer.turn)
         self._send_json(200, answer.message)
 
-    def _serve_stream(self, answer: _Answer) -> None:
+    def _serve_stream(self, answer: Answer) -> None:
         rec, turn, plan = answer.request, answer.turn, answer.plan
         assert turn is not None
         by_slot: dict[int, list[Injection]] = {}

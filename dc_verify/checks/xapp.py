@@ -8,7 +8,6 @@ so a test can tell when the effect became visible.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import tkinter as tk
 
@@ -60,4 +59,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

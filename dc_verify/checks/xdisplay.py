@@ -2,7 +2,7 @@
 
 ``PrivateX`` starts Debian's ``Xvfb`` on a display number it picks itself (``-displayfd``), so runs
 in parallel never collide, and stops it (and every application started on it) on exit.
-``PrivateX.app(...)`` starts ``dc_verify/xapp.py``: a full-screen Tk window that changes colour a
+``PrivateX.app(...)`` starts ``dc_verify/demo/xapp.py``: a full-screen Tk window that changes colour a
 set time after a click, prints ``ready`` when mapped and ``changed <monotonic time>`` per change.
 """
 

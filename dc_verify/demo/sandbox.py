@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .target import IMPL_DIRNAME, RECEIPT_NAME, TOGGLES_NAME
+from ..checks.target import IMPL_DIRNAME, RECEIPT_NAME, TOGGLES_NAME
 
 HOOK_BLOCK = """# >>> claude-dc-streaming loop hook (managed by integrate_streaming.py; do not edit) >>>
 try:

@@ -264,7 +264,7 @@ def scenario_from_dict(doc: Any, source: str = "<dict>", variables: Mapping[str,
 
 
 def scenario_names() -> list[str]:
-    """Names of the scenarios shipped in ``dc_verify/scenarios/``."""
+    """Names of the scenarios shipped in ``dc_verify/fake_api/scenarios/``."""
     return sorted(p.stem for p in SCENARIO_DIR.glob("*.json") if p.name != SCHEMA_PATH.name)
 
 
@@ -308,7 +308,8 @@ def _text_of(content: Any) -> str:
 def check_expect(expect: Mapping[str, Any], body: Mapping[str, Any], betas: tuple[str, ...] = ()) -> list[str]:
     """Problems with ``body`` against a turn's ``expect`` (empty list: the request is what the turn expects)."""
     problems: list[str] = []
-    messages = body.get("messages") if isinstance(body.get("messages"), list) else []
+    raw_messages = body.get("messages")
+    messages: list[Any] = raw_messages if isinstance(raw_messages, list) else []
     users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
     last = users[-1].get("content") if users else None
     blocks = [b for b in last if isinstance(b, dict)] if isinstance(last, list) else []

@@ -101,6 +101,7 @@ def _block_events(index: int, block: Mapping[str, Any]) -> tuple[dict[str, Any],
     """(content_block_start payload, list of delta payloads) for one scripted block."""
     btype = block["type"]
     deltas: list[dict[str, Any]] = []
+    start: dict[str, Any]
     if btype == "text":
         start = {"type": "text", "text": ""}
         deltas = [{"type": "text_delta", "text": c} for c in block_pieces(block)]

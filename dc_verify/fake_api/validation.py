@@ -1,12 +1,12 @@
 """Request rules of the Messages API, checked by the scripted server on every request.
 
 Each rule is a small function ``(ctx: RequestContext) -> list[Violation]`` (see ``RULES``); the rule ids
-follow ``reference/streaming-api.md`` §2 (R1-R9) where one applies, else ``params`` / ``roles`` / ``R4``.
+are those of the request-rule table in docs/scenarios.md (R1-R9) where one applies, else ``params`` / ``roles``.
 Messages follow the real API's wording so a failing test reads like a production 400.
 
 Like the real API, consecutive messages of the same role are merged into one turn before the
 history rules run ("Consecutive user or assistant turns in your request will be combined into a
-single turn", DOC-api, quoted in §2 R11).
+single turn", in the Messages API documentation).
 """
 
 from __future__ import annotations
@@ -158,8 +158,8 @@ def check_params(ctx: RequestContext) -> list[Violation]:
         names = [t.get("name") for t in tools if isinstance(t, dict)] if isinstance(tools, list) else []
         if not isinstance(tools, list) or len(names) != len(tools):
             bad("tools: Input should be a list of tool definitions")
-        for i, name in enumerate(names):
-            if not isinstance(name, str) or not TOOL_NAME_RE.match(name):
+        for i, tool_name in enumerate(names):
+            if not isinstance(tool_name, str) or not TOOL_NAME_RE.match(tool_name):
                 bad(f"tools.{i}.name: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'")
         if len(set(map(str, names))) != len(names):
             bad("tools: Tool names must be unique.")
@@ -306,7 +306,7 @@ def thinking_on(body: Mapping[str, Any]) -> bool:
 def check_thinking_params(ctx: RequestContext) -> list[Violation]:
     """R9: budget >= 1024 and < max_tokens (unless interleaved thinking), no forced tool_choice,
     no temperature/top_k changes, top_p in [0.95, 1], no assistant prefill while thinking."""
-    body, out = ctx.body, []
+    body, out = ctx.body, list[Violation]()
     cfg = body.get("thinking")
     if cfg is None:
         return out
@@ -315,11 +315,11 @@ def check_thinking_params(ctx: RequestContext) -> list[Violation]:
     if cfg["type"] == "enabled":
         budget = cfg.get("budget_tokens")
         mt = body.get("max_tokens")
-        if not _is_int(budget):
+        if not isinstance(budget, int) or isinstance(budget, bool):
             out.append(Violation("R9", "thinking.enabled.budget_tokens: Field required"))
         elif budget < 1024:
             out.append(Violation("R9", "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"))
-        elif _is_int(mt) and budget >= mt and INTERLEAVED_BETA not in ctx.betas:
+        elif isinstance(mt, int) and not isinstance(mt, bool) and budget >= mt and INTERLEAVED_BETA not in ctx.betas:
             out.append(Violation("R9", f"`max_tokens` must be greater than `thinking.budget_tokens` ({mt} <= {budget}); only interleaved thinking ({INTERLEAVED_BETA}) allows a larger budget"))
     if not thinking_on(body):
         return out
