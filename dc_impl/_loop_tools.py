@@ -1,7 +1,7 @@
 """Tool sets for the unified loop, and the runner that executes tool_use blocks.
 
 Tool sets: inside a host tree, the host's ``TOOL_GROUPS_BY_VERSION[tool_version]`` with the streaming
-classes of ``dc_impl.tools`` swapped in where their toggles are on (``hook.substitute_tool_classes``:
+classes of ``dc_impl.tools`` swapped in where their toggles are on (``substitution.substitute_tool_classes``:
 matched by API type, so the model sees exactly the same tool definitions); standalone, our own
 streaming bash and editor for the version.
 
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._compat import ToolError, ToolFailure, ToolResult
-from .hook import streaming_classes, substitute_tool_classes
 from .stream_events import StreamEvent, ToolFinished, ToolOutputChunk, ToolStarted
+from .substitution import streaming_classes, substitute_tool_classes
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,7 @@ def resolve_tool_set(tool_version: str, toggles: Any) -> ToolSet:
     groups = host_tool_groups()
     if groups is not None:
         group = groups[tool_version]
-        classes = substitute_tool_classes(list(group.tools), use_bash=toggles.enabled("use_streaming_bash"),
-                                          use_file=toggles.enabled("use_streaming_file"))
+        classes = substitute_tool_classes(list(group.tools), toggles)
         return ToolSet([cls() for cls in classes], group.beta_flag, owned=True)
     if tool_version not in OWN_TOOL_GROUPS:
         raise KeyError(tool_version)

@@ -7,101 +7,33 @@ After ``install(ns)``:
   unified streaming loop; off -> the original (the unified loop's extra keywords are dropped). A flip
   of the toggles file therefore takes effect at the next call, without a restart;
 - ``ns["TOOL_GROUPS_BY_VERSION"]`` is a read-only mapping that, at each lookup, returns the host's
-  ``ToolGroup`` with the streaming bash / editor classes swapped in per ``use_streaming_bash`` /
-  ``use_streaming_file`` (so even the original loop uses them);
+  ``ToolGroup`` with the streaming bash / editor / computer classes swapped in per
+  ``use_streaming_bash`` / ``use_streaming_file`` / ``use_streaming_screenshot`` (``substitution``;
+  so even the original loop uses them);
 - ``ns["DC_STREAMING_HOOK"] == {"version": ..., "installed": True}`` for verification.
 
 Installing twice changes nothing (no double wrapping). The unified loop is imported at the first call
 that needs it, so ``install`` itself does almost nothing that could fail (this module needs only the
-core package: stdlib, ``toggles``); if that import does fail (the unified loop is not deployed, or is
-broken), the call falls back to the original loop and logs why.
+core package: ``contract``, ``toggles``, ``substitution``); if that import does fail (the unified loop
+is not deployed, or is broken), the call falls back to the original loop and logs why.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from types import ModuleType
 from typing import Any
 
 from . import __version__
+from .contract import HOOK_NAMESPACE_KEY, USE_UNIFIED_STREAMING
+from .substitution import substitute_group
 from .toggles import current
 
 log = logging.getLogger(__name__)
 
 HOOK_MARKER = "__dc_streaming_dispatcher__"
 UNIFIED_ONLY_KWARGS = ("stream_callback", "eager_tools", "tools", "retry_policy", "tool_concurrency")
-BASH_NAMES = frozenset({"bash"})
-EDIT_NAMES = frozenset({"str_replace_editor", "str_replace_based_edit_tool"})
-
-# ------------------------------------------------------------------- tool substitution (also used by the loop)
-# Kept here, next to the hook, because the hook ships with the core package only: with the bash tool
-# deployed and the unified loop not, the original loop must still get the streaming tools.
-
-
-def _classes_by_api_type(module: ModuleType | None) -> dict[str, type]:
-    out: dict[str, type] = {}
-    if module is None:
-        return out
-    for value in vars(module).values():
-        api_type = getattr(value, "api_type", None) if inspect.isclass(value) else None
-        if isinstance(api_type, str) and callable(getattr(value, "to_params", None)):
-            out.setdefault(api_type, value)
-    return out
-
-
-def _load(name: str) -> ModuleType | None:
-    try:
-        if name == "bash":
-            from .tools import dc_bash as module
-        else:
-            from .tools import dc_file as module
-    except Exception as exc:  # not deployed, or broken: keep the host's tools
-        log.warning("streaming %s tool unavailable: %s", name, exc)
-        return None
-    return module
-
-
-def streaming_classes(kind: str) -> dict[str, type]:
-    """API type -> streaming tool class, for ``kind`` "bash" or "file"."""
-    return _classes_by_api_type(_load(kind))
-
-
-def _api_type_and_name(cls: type) -> tuple[str | None, str | None]:
-    api_type = getattr(cls, "api_type", None)
-    name = getattr(cls, "name", None)
-    return (api_type if isinstance(api_type, str) else None, name if isinstance(name, str) else None)
-
-
-def substitute_tool_classes(classes: list[type], *, use_bash: bool, use_file: bool) -> list[type]:
-    """The same tool list with streaming classes swapped in (same name and API type) per toggle."""
-    bash = streaming_classes("bash") if use_bash else {}
-    file = streaming_classes("file") if use_file else {}
-    out = []
-    for cls in classes:
-        api_type, name = _api_type_and_name(cls)
-        replacement = None
-        if name in BASH_NAMES and api_type:
-            replacement = bash.get(api_type)
-        elif name in EDIT_NAMES and api_type:
-            replacement = file.get(api_type)
-        out.append(replacement or cls)
-    return out
-
-
-def substitute_group(group: Any, *, use_bash: bool, use_file: bool) -> Any:
-    """A frozen ``ToolGroup`` with its tool classes substituted (``dataclasses.replace``)."""
-    tools = substitute_tool_classes(list(group.tools), use_bash=use_bash, use_file=use_file)
-    if tools == list(group.tools):
-        return group
-    return dataclasses.replace(group, tools=tools)
-
-
-
-# -------------------------------------------------------------------------------------------------- hook
-
 
 
 class ToggledToolGroups(Mapping[str, Any]):
@@ -114,8 +46,7 @@ class ToggledToolGroups(Mapping[str, Any]):
         group = self.base[version]
         state = current()
         try:
-            return substitute_group(group, use_bash=state.enabled("use_streaming_bash"),
-                                    use_file=state.enabled("use_streaming_file"))
+            return substitute_group(group, state)
         except Exception:  # a broken streaming tool must not stop the agent: host tools then
             log.exception("streaming tool substitution failed; using the host's tools")
             return group
@@ -132,7 +63,7 @@ class ToggledToolGroups(Mapping[str, Any]):
 
 def _dispatcher(original: Callable[..., Any]) -> Callable[..., Any]:
     async def sampling_loop(**kwargs: Any) -> Any:
-        if current().enabled("use_unified_streaming"):
+        if current().enabled(USE_UNIFIED_STREAMING):
             try:
                 from .unified_streaming_loop import sampling_loop as unified
             except Exception:
@@ -170,20 +101,7 @@ def install(ns: dict[str, Any]) -> None:
         groups = groups.base
     if groups is not None:
         ns["TOOL_GROUPS_BY_VERSION"] = ToggledToolGroups(groups)
-    ns["DC_STREAMING_HOOK"] = {"version": __version__, "installed": True}
+    ns[HOOK_NAMESPACE_KEY] = {"version": __version__, "installed": True}
 
 
-def uninstall(ns: dict[str, Any]) -> None:
-    """Undo ``install`` in a live module (restores the original loop and tool groups)."""
-    if "_dc_original_sampling_loop" in ns:
-        ns["sampling_loop"] = ns.pop("_dc_original_sampling_loop")
-    groups = ns.get("TOOL_GROUPS_BY_VERSION")
-    if isinstance(groups, ToggledToolGroups):
-        ns["TOOL_GROUPS_BY_VERSION"] = groups.base
-    ns.pop("DC_STREAMING_HOOK", None)
-
-
-__all__ = [
-    "BASH_NAMES", "EDIT_NAMES", "HOOK_MARKER", "ToggledToolGroups", "install", "streaming_classes", "substitute_group",
-    "substitute_tool_classes", "uninstall",
-]
+__all__ = ["HOOK_MARKER", "ToggledToolGroups", "install"]

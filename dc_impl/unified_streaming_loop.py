@@ -60,7 +60,7 @@ from ._loop_history import (
     results_message,
 )
 from ._loop_tools import ToolRunner, ToolSet, beta_flag_for, resolve_tool_set
-from .metrics.loop_sink import LOOP_RECORDS_TOOLS, with_metrics
+from .metrics_hook import LOOP_RECORDS_TOOLS, with_metrics
 from .stream_accumulator import (
     BlockClosed,
     InputAppended,

@@ -27,7 +27,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import BinaryIO
 
-from ._file_io import (
+from .io import (
     BINARY_SNIFF,
     BOM,
     CHUNK,

@@ -1,7 +1,7 @@
 """File-system side of the streaming file tool: reading whole files for edits, atomic writes,
 the path policy, the directory listing and error texts.
 
-The streamed, memory-bounded ``view`` lives in ``_file_view``.
+The streamed, memory-bounded ``view`` lives in ``view``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._compat import ToolError
-from ._file_text import MAX_RESPONSE_LEN, maybe_truncate
+from ..._compat import ToolError
+from .text import MAX_RESPONSE_LEN, maybe_truncate
 
 LOG = logging.getLogger(__name__)
 CHUNK = 1 << 20

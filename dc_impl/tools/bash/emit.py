@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ._bash_output import OutputChunk
+from .output import OutputChunk
 
 log = logging.getLogger(__name__)
 
