@@ -9,9 +9,9 @@ What calls what:
 * the unified loop: ``emit = with_metrics(emit)`` (records requests, tokens, retries and tool calls
   from its stream events) and, around its run, ``with loop_records_tools(): ...`` so our tools do
   not record the same call a second time;
-* our tools (bash, editor, computer): ``await recorded_call(self.name, self._call(...))`` -- a call
-  is recorded by the tool itself only when no unified loop records it (upstream's loop, or a tool
-  used on its own);
+* our tools (bash, editor, computer): ``@records_calls`` on their ``__call__`` -- a call is recorded
+  by the tool itself only when no unified loop records it (upstream's loop, or a tool used on its
+  own), so no call is counted twice;
 * the screenshot tool: ``screenshot_phase("capture" | "settle" | "encode", seconds)``.
 """
 
@@ -20,13 +20,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
+
+
+class _NamedTool(Protocol):
+    name: Any  # the tool's API name (a ClassVar on our tools)
 
 try:
     from .metrics.loop_sink import LOOP_RECORDS_TOOLS, with_metrics
@@ -89,6 +95,19 @@ async def recorded_call(tool: str, call: Awaitable[T]) -> T:
             log.exception("metrics: recording a %s call failed", tool)
 
 
+def records_calls(
+    method: Callable[Concatenate[Any, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]:
+    """Decorator for a tool's ``async __call__``: each call goes through ``recorded_call`` under the
+    tool's ``name``."""
+
+    @functools.wraps(method)
+    async def call(self: _NamedTool, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await recorded_call(str(self.name), method(self, *args, **kwargs))
+
+    return call
+
+
 def screenshot_phase(phase: str, seconds: float) -> None:
     """One phase of a screenshot (``capture``, ``settle``, ``encode``); written with the call's record."""
     rec = _recorder()
@@ -99,5 +118,5 @@ def screenshot_phase(phase: str, seconds: float) -> None:
             log.exception("metrics: recording the screenshot %s phase failed", phase)
 
 
-__all__ = ["AVAILABLE", "LOOP_RECORDS_TOOLS", "loop_records_tools", "recorded_call", "screenshot_phase",
-           "with_metrics"]
+__all__ = ["AVAILABLE", "LOOP_RECORDS_TOOLS", "loop_records_tools", "recorded_call", "records_calls",
+           "screenshot_phase", "with_metrics"]

@@ -62,6 +62,7 @@ import weakref
 from typing import Any, ClassVar, Literal
 
 from .._compat import BaseAnthropicTool, CLIResult, ToolError, ToolResult
+from ..metrics_hook import records_calls
 from .bash.emit import Emitter, OutputCallback
 from .bash.output import OutputChunk
 from .bash.policy import DEFAULT_POLICY, CommandPolicy, DenyRule
@@ -94,6 +95,7 @@ class StreamingBashTool(BaseAnthropicTool):
     def to_params(self) -> Any:
         return {"type": self.api_type, "name": self.name}
 
+    @records_calls
     async def __call__(self, command: str | None = None, restart: bool = False, **kwargs: Any) -> ToolResult:
         if restart:
             await self.restart()

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .._compat import BaseAnthropicTool, CLIResult, ToolError, ToolResult
+from ..metrics_hook import records_calls
 from .edit.io import (
     ProgressCallback,
     atomic_write,
@@ -102,6 +103,7 @@ class StreamingEditTool20250124(BaseAnthropicTool):
     def to_params(self) -> Any:
         return {"name": self.name, "type": self.api_type}
 
+    @records_calls
     async def __call__(
         self,
         *,
