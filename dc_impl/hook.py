@@ -82,7 +82,7 @@ def _dispatcher(original: Callable[..., Any]) -> Callable[..., Any]:
         if "stream_callback" not in sig.parameters:
             extra = inspect.Parameter("stream_callback", inspect.Parameter.KEYWORD_ONLY, default=None)
             sig = sig.replace(parameters=[*sig.parameters.values(), extra])
-        sampling_loop.__signature__ = sig  # type: ignore[attr-defined]
+        sampling_loop.__signature__ = sig  # type: ignore[attr-defined]  # a function takes any attribute; inspect reads this one
     except (TypeError, ValueError):
         pass
     setattr(sampling_loop, HOOK_MARKER, True)

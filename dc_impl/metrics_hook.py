@@ -21,9 +21,11 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import importlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from types import ModuleType
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
@@ -34,28 +36,46 @@ P = ParamSpec("P")
 class _NamedTool(Protocol):
     name: Any  # the tool's API name (a ClassVar on our tools)
 
-try:
-    from .metrics.loop_sink import LOOP_RECORDS_TOOLS, with_metrics
-    from .metrics.recorder import Recorder, get_recorder
-except Exception as _exc:  # the metrics component is not deployed (or broken): no metrics at all
-    AVAILABLE = False
-    if not isinstance(_exc, ImportError):
-        log.warning("metrics disabled: dc_impl.metrics does not import: %r", _exc)
-    LOOP_RECORDS_TOOLS: contextvars.ContextVar[bool] = contextvars.ContextVar(  # type: ignore[no-redef]
-        "dc_loop_records_tools", default=False)  # same meaning as the metrics package's, which is absent
 
-    def with_metrics(emit: Callable[[Any], None] | None) -> Callable[[Any], None] | None:  # type: ignore[misc]
-        """``emit`` unchanged: the metrics component is not deployed."""
-        return emit
-
-    def _recorder() -> Any:
+def _import(name: str) -> ModuleType | None:
+    package = f"{__package__}.metrics"
+    try:
+        return importlib.import_module(f"{package}.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name == package:  # the metrics component is not deployed: no metrics at all
+            return None
+        log.warning("metrics disabled: %s.%s does not import: %r", package, name, exc)
         return None
-else:
-    AVAILABLE = True
+    except Exception as exc:  # deployed but broken: no metrics, and say why once
+        log.warning("metrics disabled: %s.%s does not import: %r", package, name, exc)
+        return None
 
-    def _recorder() -> Recorder | None:
-        rec = get_recorder()
-        return rec if rec.enabled else None
+
+_sink = _import("loop_sink")
+_recorders = _import("recorder") if _sink is not None else None
+AVAILABLE = _sink is not None and _recorders is not None
+
+# Set while the unified loop runs (the metrics package's own variable when it is deployed).
+LOOP_RECORDS_TOOLS: contextvars.ContextVar[bool] = (
+    _sink.LOOP_RECORDS_TOOLS if _sink is not None
+    else contextvars.ContextVar("dc_loop_records_tools", default=False))
+
+
+def with_metrics(emit: Callable[[Any], None] | None) -> Callable[[Any], None] | None:
+    """``emit`` that also feeds the metrics; ``emit`` itself when the metrics component is absent or
+    ``DC_METRICS_DIR`` is unset."""
+    if _sink is None:
+        return emit
+    wrapped: Callable[[Any], None] | None = _sink.with_metrics(emit)
+    return wrapped
+
+
+def _recorder() -> Any:
+    """The process's recorder for ``DC_METRICS_DIR`` when it records, else None."""
+    if _recorders is None:
+        return None
+    rec = _recorders.get_recorder()
+    return rec if rec.enabled else None
 
 
 @contextlib.contextmanager

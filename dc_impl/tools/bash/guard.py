@@ -1,4 +1,4 @@
-"""The bash tool's shells never outlive the process hosting the tool (issue 12.3).
+"""The bash tool's shells never outlive the process hosting the tool (docs/reliability.md).
 
 Each shell is a session and process group of its own (``start_new_session=True``), so nothing the
 kernel does when the host dies reaches it by default: a SIGTERMed or SIGKILLed host used to leave the

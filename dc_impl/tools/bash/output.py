@@ -19,6 +19,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 MARKER_LEAD = b"\x1f\x1eDC:"   # unit separator + record separator: never in ordinary text output
 MARKER_END = b"\x1e\n"
@@ -131,7 +132,7 @@ class StreamCapture:
         self.total_chars = 0
         self.total_bytes = 0
         self._raw = bytearray()       # raw bytes kept in memory until they exceed spill_after
-        self._spill = None
+        self._spill: BinaryIO | None = None
         self.spill_path: Path | None = None
         self.spill_truncated = False
         self.spill_error: str | None = None
