@@ -9,11 +9,12 @@ plan, then (if the plan is not empty) run one transaction. Read-only commands (`
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import agent_python, failpoints, gitinfo, journal, toggle_store, transaction, verifyrun
+from . import agent_python, failpoints, gitinfo, journal, python_deps, toggle_store, transaction, verifyrun
 from . import status as status_mod
 from .backups import Backup, BackupStore
 from .build import build_manifest as _build
@@ -203,9 +204,11 @@ def integrate(opts: Options, ctx: Context, components: list[str] | None, flips: 
         state = gather_state(target, manifest)
         selected = list(manifest.components) if components is None else list(components)
         if not selected and state.receipt is None:
-            raise UsageError("--integrate needs components: --all, --bash-tool, --file-tool, --unified-streaming, "
-                             "--update-loop or --streamlit-ui", hint="e.g. --integrate --all")
+            raise UsageError("--integrate needs components: --all, --bash-tool, --file-tool, --screenshot-tool, "
+                             "--metrics, --unified-streaming, --update-loop or --streamlit-ui",
+                             hint="e.g. --integrate --all")
         plan = plan_integrate(manifest, selected, state, target, flips=flips, on_drift=opts.on_drift, python=python)
+        python_deps.check(manifest, plan.components, ctx.agent_python or sys.executable, ctx.environ)
         verify_sources(manifest, ctx.project_root, plan.components)
         return plan
 

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dc_impl.contract import FEATURES, RECEIPT_PATH, TOGGLES_PATH
+
 from .errors import ManifestError, UsageError
 from .fsutil import atomic_write_bytes, sha256_file
 from .manifest import LOOP_FILE, RESERVED_DESTINATIONS, parse_manifest
 
 MANIFEST_NAME = "claude-dc-streaming"
-FEATURES = ("use_streaming_bash", "use_streaming_file", "use_streaming_screenshot",
-            "use_unified_streaming", "use_streaming_thinking")
 
 
 @dataclass(frozen=True)
@@ -30,17 +30,20 @@ class ComponentSpec:
     phase: int
     depends_on: tuple[str, ...]
     required: tuple[str, ...]      # exact paths that must exist
-    optional: tuple[str, ...] = ()  # glob patterns; may match nothing
+    optional: tuple[str, ...] = ()  # glob patterns; may match nothing (``**`` reaches into sub-folders)
     toggle: str | None = None
     loop_block: bool = False
+    python_requires: tuple[str, ...] = ()  # import names the agent's interpreter must have (checked before deploy)
 
 
+# Components are folders: a component owns its public module(s) plus everything under its folder.
 COMPONENT_SPECS: tuple[ComponentSpec, ...] = (
     ComponentSpec(
-        "core", "dc_impl package init, compat types, toggles reader and schema", 0, (),
-        ("dc_impl/__init__.py", "dc_impl/_compat.py", "dc_impl/toggles.py", "dc_impl/substitution.py",
-         "dc_impl/feature_toggles.schema.json", "dc_impl/tools/__init__.py"),
-        ("dc_impl/metrics/*.py",),
+        "core", "dc_impl package init, shared contract, compat types, toggles reader and schema, tool substitution, "
+        "process helpers, the metrics door, STREAMING_README.md", 0, (),
+        ("dc_impl/__init__.py", "dc_impl/_compat.py", "dc_impl/contract.py", "dc_impl/toggles.py",
+         "dc_impl/feature_toggles.schema.json", "dc_impl/substitution.py", "dc_impl/metrics_hook.py",
+         "dc_impl/tools/__init__.py", "dc_impl/tools/procs.py", "dc_impl/STREAMING_README.md"),
     ),
     ComponentSpec(
         "loop-hook", f"dc_impl/hook.py and the managed block in {LOOP_FILE}", 0, ("core",),
@@ -48,11 +51,24 @@ COMPONENT_SPECS: tuple[ComponentSpec, ...] = (
     ),
     ComponentSpec(
         "bash-tool", "streaming bash tool", 1, ("core", "loop-hook"),
-        ("dc_impl/tools/dc_bash.py",), ("dc_impl/tools/_bash_*.py",), toggle="use_streaming_bash",
+        ("dc_impl/tools/dc_bash.py", "dc_impl/tools/bash/__init__.py"), ("dc_impl/tools/bash/**/*.py",),
+        toggle="use_streaming_bash",
     ),
     ComponentSpec(
         "file-tool", "streaming file (editor) tool", 2, ("core", "loop-hook"),
-        ("dc_impl/tools/dc_file.py",), ("dc_impl/tools/_file_*.py",), toggle="use_streaming_file",
+        ("dc_impl/tools/dc_file.py", "dc_impl/tools/edit/__init__.py"), ("dc_impl/tools/edit/**/*.py",),
+        toggle="use_streaming_file",
+    ),
+    ComponentSpec(
+        "screenshot-tool", "streaming screenshot (computer) tool: in-process capture, settle instead of a fixed sleep",
+        2, ("core", "loop-hook"),
+        ("dc_impl/tools/dc_screenshot.py", "dc_impl/tools/screenshot/__init__.py"),
+        ("dc_impl/tools/screenshot/**/*.py",), toggle="use_streaming_screenshot", python_requires=("mss", "PIL"),
+    ),
+    ComponentSpec(
+        "metrics", "Prometheus textfile metrics of the loop and the tools (written when DC_METRICS_DIR is set)", 2,
+        ("core",), ("dc_impl/metrics/__init__.py",), ("dc_impl/metrics/**/*.py",),
+        python_requires=("prometheus_client",),
     ),
     ComponentSpec(
         "unified-streaming", "unified streaming sampling loop and session enhancements", 3, ("core", "loop-hook"),
@@ -74,6 +90,8 @@ COMPONENT_SPECS: tuple[ComponentSpec, ...] = (
 SELECTION_FLAGS = {
     "bash_tool": "bash-tool",
     "file_tool": "file-tool",
+    "screenshot_tool": "screenshot-tool",
+    "metrics": "metrics",
     "unified_streaming": "unified-streaming",
     "update_loop": "loop-hook",
     "streamlit_ui": "streamlit-ui",
@@ -138,6 +156,8 @@ def build_document(project_root: Path, version: str, *, created_at: str, project
                                 "toggle": spec.toggle, "depends_on": list(spec.depends_on), "files": files}
         if spec.loop_block:
             comp["loop_block"] = True
+        if spec.python_requires:
+            comp["python_requires"] = list(spec.python_requires)
         components.append(comp)
     doc = {
         "$schema": "../dc_deploy/schemas/manifest.schema.json",
@@ -150,10 +170,10 @@ def build_document(project_root: Path, version: str, *, created_at: str, project
         "toggle_defaults": _toggle_defaults(root),
         "components": components,
     }
-    shipped = {"dc_impl/feature_toggles.json", "dc_impl/receipt.json"}
+    shipped = {TOGGLES_PATH, RECEIPT_PATH}
     unassigned = sorted(
         p.relative_to(root).as_posix() for p in (root / "dc_impl").rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".json")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".json", ".md")
         and p.relative_to(root).as_posix() not in claimed | shipped
     )
     return doc, unassigned

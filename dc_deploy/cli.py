@@ -165,6 +165,10 @@ def _toggle_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--all", "all", is_flag=True, help="Select every component of the manifest.")
 @click.option("--bash-tool", is_flag=True, help="Select the streaming bash tool.")
 @click.option("--file-tool", is_flag=True, help="Select the streaming file tool.")
+@click.option("--screenshot-tool", is_flag=True, help="Select the streaming screenshot (computer) tool (needs mss "
+              "and Pillow in the agent's interpreter).")
+@click.option("--metrics", is_flag=True, help="Select the Prometheus metrics of the loop and tools (needs "
+              "prometheus_client in the agent's interpreter; written when DC_METRICS_DIR is set).")
 @click.option("--unified-streaming", is_flag=True, help="Select the unified streaming loop.")
 @click.option("--update-loop", is_flag=True, help="Select the loop hook (managed block in loop.py).")
 @click.option("--streamlit-ui", is_flag=True, help="Select the Streamlit front end (needs streamlit on the host).")

@@ -7,18 +7,11 @@ present but altered block is replaced in place.
 
 from __future__ import annotations
 
-BEGIN = b"# >>> claude-dc-streaming loop hook (managed by integrate_streaming.py; do not edit) >>>\n"
-END = b"# <<< claude-dc-streaming loop hook <<<\n"
-BLOCK = (
-    BEGIN
-    + b"try:\n"
-    b"    from .dc_impl import hook as _dc_streaming_hook\n"
-    b"    _dc_streaming_hook.install(globals())\n"
-    b"except Exception as _dc_exc:  # never break the host loop\n"
-    b"    import logging as _dc_logging\n"
-    b'    _dc_logging.getLogger(__name__).warning("claude-dc-streaming hook not installed: %s", _dc_exc)\n'
-    + END
-)
+from dc_impl.contract import LOOP_BLOCK, LOOP_BLOCK_BEGIN, LOOP_BLOCK_END
+
+BEGIN = LOOP_BLOCK_BEGIN.encode()
+END = LOOP_BLOCK_END.encode()
+BLOCK = LOOP_BLOCK.encode()  # the text lives in dc_impl/contract.py (the verifier reads it there too)
 
 
 class BlockError(ValueError):

@@ -1,8 +1,9 @@
 """Release manifests: load, schema-check, semantic checks, dependency closure, source integrity.
 
 A manifest names components; each component lists files (``source`` relative to the project root,
-``destination`` relative to the target, ``sha256``, ``mode``), ``depends_on``, the toggle it governs
-and its rollout ``phase``. ``loop_block: true`` marks the component that owns the managed block in
+``destination`` relative to the target, ``sha256``, ``mode``), ``depends_on``, the toggle it governs,
+its rollout ``phase`` and the Python modules it needs in the agent's interpreter
+(``python_requires``). ``loop_block: true`` marks the component that owns the managed block in
 ``<target>/loop.py``. See docs/manifest.md.
 """
 
@@ -20,6 +21,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from dc_impl.contract import LOOP_FILE, RECEIPT_PATH, TOGGLES_PATH
+
 from .errors import IntegrityError, ManifestError, UnsafePathError
 from .fsutil import NAME_MAX, PATH_MAX, TEMP_MARK, TEMP_OVERHEAD, sha256_file
 from .journal import JOURNAL_NAME
@@ -27,9 +30,6 @@ from .lock import LOCK_NAME
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "manifest.schema.json"
 MANIFEST_GLOB = "streaming-*.json"
-LOOP_FILE = "loop.py"
-RECEIPT_PATH = "dc_impl/receipt.json"
-TOGGLES_PATH = "dc_impl/feature_toggles.json"
 RESERVED_DESTINATIONS = frozenset({LOOP_FILE, RECEIPT_PATH, TOGGLES_PATH})
 # The installer's own files in the target: replacing the held lock file would break mutual exclusion.
 INSTALLER_FILES = frozenset({LOCK_NAME, JOURNAL_NAME})
@@ -53,6 +53,7 @@ class Component:
     toggle: str | None = None
     loop_block: bool = False
     description: str = ""
+    python_requires: tuple[str, ...] = ()  # import names the agent's interpreter must have
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,7 @@ def parse_manifest(doc: Any, *, where: str = "manifest", path: Path | None = Non
             toggle=c.get("toggle"),
             loop_block=bool(c.get("loop_block", False)),
             description=c.get("description", ""),
+            python_requires=tuple(c.get("python_requires", ())),
         )
         for c in doc["components"]
     }

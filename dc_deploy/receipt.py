@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dc_impl.contract import RECEIPT_FORMAT, RECEIPT_PATH
+
 from .errors import DeployError
-from .manifest import RECEIPT_PATH
 
 
 class ReceiptError(DeployError):
@@ -42,7 +43,7 @@ class Receipt:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "format": 1,
+            "format": RECEIPT_FORMAT,
             "name": self.name,
             "version": self.version,
             "components": list(self.components),

@@ -16,13 +16,15 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from dc_impl.contract import ENV_VERIFY_PARENT_PID
+from dc_impl.tools import procs
 
 from . import failpoints
 from .context import Context
@@ -90,10 +92,7 @@ def verify_command(target: Path, ctx: Context, verify_timeout: float) -> list[st
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    procs.kill_group(proc.pid)
     proc.wait()
 
 
@@ -101,7 +100,7 @@ def run_verification(target: Path, ctx: Context, timeout: float) -> VerifyResult
     cmd = verify_command(target, ctx, timeout)
     env = dict(ctx.environ)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env["DC_VERIFY_PARENT_PID"] = str(os.getpid())  # the verifier dies with us (see dc_verify.cli)
+    env[ENV_VERIFY_PARENT_PID] = str(os.getpid())  # the verifier dies with us (see dc_verify.cli)
     env.pop(failpoints.ENV, None)
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

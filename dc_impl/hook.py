@@ -7,14 +7,15 @@ After ``install(ns)``:
   unified streaming loop; off -> the original (the unified loop's extra keywords are dropped). A flip
   of the toggles file therefore takes effect at the next call, without a restart;
 - ``ns["TOOL_GROUPS_BY_VERSION"]`` is a read-only mapping that, at each lookup, returns the host's
-  ``ToolGroup`` with the streaming bash / editor classes swapped in per ``use_streaming_bash`` /
-  ``use_streaming_file`` (so even the original loop uses them);
+  ``ToolGroup`` with the streaming bash / editor / computer classes swapped in per
+  ``use_streaming_bash`` / ``use_streaming_file`` / ``use_streaming_screenshot`` (``substitution``;
+  so even the original loop uses them);
 - ``ns["DC_STREAMING_HOOK"] == {"version": ..., "installed": True}`` for verification.
 
 Installing twice changes nothing (no double wrapping). The unified loop is imported at the first call
 that needs it, so ``install`` itself does almost nothing that could fail (this module needs only the
-core package: stdlib, ``toggles``); if that import does fail (the unified loop is not deployed, or is
-broken), the call falls back to the original loop and logs why.
+core package: ``contract``, ``toggles``, ``substitution``); if that import does fail (the unified loop
+is not deployed, or is broken), the call falls back to the original loop and logs why.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from . import __version__
+from .contract import HOOK_NAMESPACE_KEY, USE_UNIFIED_STREAMING
 from .substitution import substitute_group
 from .toggles import current
 
@@ -32,8 +34,6 @@ log = logging.getLogger(__name__)
 
 HOOK_MARKER = "__dc_streaming_dispatcher__"
 UNIFIED_ONLY_KWARGS = ("stream_callback", "eager_tools", "tools", "retry_policy", "tool_concurrency")
-
-# -------------------------------------------------------------------------------------------------- hook
 
 
 class ToggledToolGroups(Mapping[str, Any]):
@@ -63,7 +63,7 @@ class ToggledToolGroups(Mapping[str, Any]):
 
 def _dispatcher(original: Callable[..., Any]) -> Callable[..., Any]:
     async def sampling_loop(**kwargs: Any) -> Any:
-        if current().enabled("use_unified_streaming"):
+        if current().enabled(USE_UNIFIED_STREAMING):
             try:
                 from .unified_streaming_loop import sampling_loop as unified
             except Exception:
@@ -82,7 +82,7 @@ def _dispatcher(original: Callable[..., Any]) -> Callable[..., Any]:
         if "stream_callback" not in sig.parameters:
             extra = inspect.Parameter("stream_callback", inspect.Parameter.KEYWORD_ONLY, default=None)
             sig = sig.replace(parameters=[*sig.parameters.values(), extra])
-        sampling_loop.__signature__ = sig  # type: ignore[attr-defined]
+        sampling_loop.__signature__ = sig  # type: ignore[attr-defined]  # a function takes any attribute; inspect reads this one
     except (TypeError, ValueError):
         pass
     setattr(sampling_loop, HOOK_MARKER, True)
@@ -101,17 +101,7 @@ def install(ns: dict[str, Any]) -> None:
         groups = groups.base
     if groups is not None:
         ns["TOOL_GROUPS_BY_VERSION"] = ToggledToolGroups(groups)
-    ns["DC_STREAMING_HOOK"] = {"version": __version__, "installed": True}
+    ns[HOOK_NAMESPACE_KEY] = {"version": __version__, "installed": True}
 
 
-def uninstall(ns: dict[str, Any]) -> None:
-    """Undo ``install`` in a live module (restores the original loop and tool groups)."""
-    if "_dc_original_sampling_loop" in ns:
-        ns["sampling_loop"] = ns.pop("_dc_original_sampling_loop")
-    groups = ns.get("TOOL_GROUPS_BY_VERSION")
-    if isinstance(groups, ToggledToolGroups):
-        ns["TOOL_GROUPS_BY_VERSION"] = groups.base
-    ns.pop("DC_STREAMING_HOOK", None)
-
-
-__all__ = ["HOOK_MARKER", "ToggledToolGroups", "install", "uninstall"]
+__all__ = ["HOOK_MARKER", "ToggledToolGroups", "install"]

@@ -20,18 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-TOGGLES_FILENAME = "feature_toggles.json"
-SCHEMA_FILENAME = "feature_toggles.schema.json"
-ENV_TOGGLES_FILE = "DC_TOGGLES_FILE"
+from .contract import ENV_TOGGLES_FILE, FEATURES, TOGGLES_FILENAME
+from .contract import TOGGLES_SCHEMA_FILENAME as SCHEMA_FILENAME
 
-FEATURES = (
-    "use_streaming_bash",
-    "use_streaming_file",
-    "use_streaming_screenshot",
-    "use_unified_streaming",
-    "use_streaming_thinking",
-)
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 class ToggleValidationError(ValueError):
@@ -169,5 +161,7 @@ def current() -> ToggleState:
     return _default_reader.state()
 
 
-def is_enabled(feature: str) -> bool:
-    return _default_reader.enabled(feature)
+__all__ = [
+    "ENV_TOGGLES_FILE", "FEATURES", "PACKAGE_DIR", "SCHEMA_FILENAME", "TOGGLES_FILENAME", "ToggleReader", "ToggleState",
+    "ToggleValidationError", "current", "default_toggles_path", "load_schema", "parse_toggles", "validate_toggles",
+]

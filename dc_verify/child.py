@@ -18,18 +18,17 @@ tool sessions that run in their own sessions, so nothing is left behind.
 
 from __future__ import annotations
 
-import ctypes
 import importlib
 import importlib.abc
+import importlib.util
 import json
 import os
 import signal
 import sys
 import time
-from types import FrameType
+from pathlib import Path
+from types import FrameType, ModuleType
 from typing import Any, TextIO
-
-PR_SET_PDEATHSIG = 1
 
 BLOCKED_WITH_TARGET = ("dc_impl", "dc_deploy")
 
@@ -46,37 +45,24 @@ class _BlockProjectPackages(importlib.abc.MetaPathFinder):
         return None
 
 
-def descendants(root: int) -> list[int]:
-    """Every process below ``root`` (read from /proc before anything is killed, so no link is lost)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
-                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-    found: list[int] = []
-    stack = [root]
-    while stack:
-        for pid in children.get(stack.pop(), []):
-            found.append(pid)
-            stack.append(pid)
-    return found
+def load_procs() -> ModuleType:
+    """``dc_impl/tools/procs.py``, the project's one copy of the process helpers, loaded by its path
+    under a private name. It is stdlib-only and made to run on its own; loading it this way keeps
+    ``dc_impl`` out of ``sys.modules``, so with a target the project's package stays unimportable."""
+    path = Path(__file__).resolve().parents[1] / "dc_impl" / "tools" / "procs.py"
+    spec = importlib.util.spec_from_file_location("_dc_verify_procs", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the process helpers from {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+procs = load_procs()
 
 
 def kill_descendants() -> None:
-    own_group = os.getpgrp()
-    for pid in descendants(os.getpid()):
-        try:
-            group = os.getpgid(pid)
-            if group != own_group:
-                os.killpg(group, signal.SIGKILL)
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            continue
+    procs.kill_descendants(os.getpid())
 
 
 def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
@@ -87,10 +73,7 @@ def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
 def die_with_parent(parent_pid: int) -> None:
     """SIGTERM when the parent dies (Linux), and handle SIGTERM by taking every descendant along."""
     signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass  # not Linux: the parent's timeout kill of the group still applies
+    procs.set_parent_death_signal(signal.SIGTERM)  # not Linux: the parent's timeout kill of the group still applies
     if os.getppid() != parent_pid:  # the parent died before the death signal was armed
         _on_sigterm(signal.SIGTERM, None)
 

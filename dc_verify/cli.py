@@ -7,7 +7,6 @@ one-line message on stderr (and, with ``--json``, ``{"passed": false, "checks": 
 
 from __future__ import annotations
 
-import ctypes
 import json
 import math
 import os
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+
+from dc_impl.contract import ENV_VERIFY_PARENT_PID
 
 from .checks import UnknownCheckError, select_checks
 from .checks.target import TargetError
@@ -135,7 +136,7 @@ def _usage_error(message: str, as_json: bool, code: int = EXIT_USAGE) -> int:
     return code
 
 
-ENV_PARENT_PID = "DC_VERIFY_PARENT_PID"
+ENV_PARENT_PID = ENV_VERIFY_PARENT_PID
 
 
 def _die_with_installer() -> None:
@@ -148,11 +149,9 @@ def _die_with_installer() -> None:
     raw = os.environ.get(ENV_PARENT_PID, "")
     if not raw.isdigit():
         return
-    from .child import PR_SET_PDEATHSIG
+    from dc_impl.tools.procs import set_parent_death_signal
 
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    except (OSError, AttributeError):
+    if not set_parent_death_signal(signal.SIGTERM):
         return  # not Linux: the installer's group kill on timeout still applies
     if os.getppid() != int(raw):  # the installer died before the death signal was armed
         os._exit(128 + signal.SIGTERM)

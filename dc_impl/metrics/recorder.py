@@ -17,10 +17,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..contract import ENV_METRICS_DIR
 from .definitions import AGENT, MAX_TOOL_NAMES, SCREEN_PHASES, TOKEN_TYPES, TOOL_OUTCOMES, MetricDef
 from .store import Pending, TextfileStore, series_key
 
-ENV_DIR = "DC_METRICS_DIR"
+ENV_DIR = ENV_METRICS_DIR
 AGENT_FILE = "claude_dc_agent"
 log = logging.getLogger("dc_impl.metrics")
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..metrics.loop_sink import LOOP_RECORDS_TOOLS, with_metrics
+from ..metrics_hook import LOOP_RECORDS_TOOLS, with_metrics
 from . import host
 from .accumulator import TurnState, apply_event, completed_prefix, final_blocks, message_completeness
 from .events import BlockStopped, Done, RequestStarted, Retry, StreamEvent, Usage, safe_emitter

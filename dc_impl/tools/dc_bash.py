@@ -19,7 +19,7 @@ successful command with one warning on stderr looks like a failure and loses its
   * Non-UTF-8 bytes become U+FFFD.
 
 Streaming: ``on_output`` (constructor argument or attribute, sync or async callable) receives
-``OutputChunk(text, stream, t)`` objects as the pipes are read, in order; see ``_bash_emit``.
+``OutputChunk(text, stream, t)`` objects as the pipes are read, in order; see ``bash.emit``.
 
 Session policy:
   * One persistent bash per tool: cwd, variables and functions persist. A command's stdin is
@@ -38,7 +38,7 @@ Session policy:
   * ``restart``, ``aclose()``/``close()``, cancellation of a call and garbage collection of the tool
     SIGKILL the shell's whole session (process group, session members and descendants). A program
     that double-forks out of the session (a daemon) is out of reach.
-  * The shell and its session never outlive the host process, however it ends (``_bash_guard``): the
+  * The shell and its session never outlive the host process, however it ends (``bash.guard``): the
     shell has a parent-death signal (SIGKILL), a watchdog process kills every registered session
     when the host is gone (SIGKILL included), and on SIGTERM a handler kills them before the host
     dies of the signal (the host's own earlier handler still runs). A loop running on a thread that
@@ -62,10 +62,11 @@ import weakref
 from typing import Any, ClassVar, Literal
 
 from .._compat import BaseAnthropicTool, CLIResult, ToolError, ToolResult
-from ._bash_emit import Emitter, OutputCallback
-from ._bash_output import OutputChunk
-from ._bash_policy import DEFAULT_POLICY, CommandPolicy, DenyRule
-from ._bash_session import BashSession, CommandOutcome
+from ..metrics_hook import records_calls
+from .bash.emit import Emitter, OutputCallback
+from .bash.output import OutputChunk
+from .bash.policy import DEFAULT_POLICY, CommandPolicy, DenyRule
+from .bash.session import BashSession, CommandOutcome
 
 INLINE_CHECK_CHARS = 16384   # shorter commands are checked on the loop (the default rules need < 2 ms)
 
@@ -94,6 +95,7 @@ class StreamingBashTool(BaseAnthropicTool):
     def to_params(self) -> Any:
         return {"type": self.api_type, "name": self.name}
 
+    @records_calls
     async def __call__(self, command: str | None = None, restart: bool = False, **kwargs: Any) -> ToolResult:
         if restart:
             await self.restart()

@@ -5,7 +5,7 @@ What the model sees is upstream's (``cat -n`` output, snippet window of 4 lines,
 clipped>`` note at 16000 characters, every error text); what happens to the file is not:
 
 - ``view`` streams: a ``view_range`` reads up to its last line only, decodes only what is shown, and
-  memory does not grow with the file (see ``_file_view``). ``on_progress(done, total)`` gets byte
+  memory does not grow with the file (see ``edit.view``). ``on_progress(done, total)`` gets byte
   counts while a file is read, and ``(total, total)`` when the read is complete.
 - Edits change only the replaced span: tabs, CRLF or mixed line endings, a UTF-8 BOM and the
   presence of a final newline are kept byte for byte around it; new text takes the file's line
@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from .._compat import BaseAnthropicTool, CLIResult, ToolError, ToolResult
-from ._file_io import (
+from ..metrics_hook import records_calls
+from .edit.io import (
     ProgressCallback,
     atomic_write,
     list_directory,
@@ -41,7 +42,7 @@ from ._file_io import (
     remove_file,
     resolve_checked,
 )
-from ._file_text import (
+from .edit.text import (
     MAX_RESPONSE_LEN,
     SNIPPET_LINES,
     MatchError,
@@ -54,7 +55,7 @@ from ._file_text import (
     to_display,
     upstream_line_count,
 )
-from ._file_view import RangeError, view_window
+from .edit.view import RangeError, view_window
 
 MAX_EDIT_BYTES = 64 * 1024 * 1024
 HISTORY_DEPTH = 32
@@ -102,6 +103,7 @@ class StreamingEditTool20250124(BaseAnthropicTool):
     def to_params(self) -> Any:
         return {"name": self.name, "type": self.api_type}
 
+    @records_calls
     async def __call__(
         self,
         *,

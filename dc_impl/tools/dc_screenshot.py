@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from .._compat import BaseAnthropicTool, ToolError, ToolResult
+from ..metrics_hook import records_calls, screenshot_phase
 from .screenshot.actions import ActionPlan, ScalingSource, Screen, plan_action
 from .screenshot.capture import CaptureError, InProcessCapture, ProgramCapture, Shot, make_capture
 from .screenshot.run import run_command
@@ -112,6 +113,7 @@ class _StreamingComputerTool(BaseAnthropicTool):
     def scale_coordinates(self, source: ScalingSource, x: int, y: int) -> tuple[int, int]:
         return self.screen.scale(source, x, y)
 
+    @records_calls
     async def __call__(self, *, action: Any = None, text: Any = None, coordinate: Any = None,
                        scroll_direction: Any = None, scroll_amount: Any = None, duration: Any = None,
                        key: Any = None, **kwargs: Any) -> ToolResult:
@@ -213,6 +215,7 @@ class _StreamingComputerTool(BaseAnthropicTool):
                       t0: float) -> None:
         if not isinstance(capture, InProcessCapture) or before is None:
             await asyncio.sleep(self._screenshot_delay)  # upstream's way when frames cannot be compared
+            screenshot_phase("settle", self._screenshot_delay)
             await self._emit(action, "cap_reached", t0, reason="fixed_delay", waited_ms=self._screenshot_delay * 1000)
             return
         config = SettleConfig.from_env(default_cap_s=self._screenshot_delay)
@@ -222,6 +225,7 @@ class _StreamingComputerTool(BaseAnthropicTool):
 
         outcome = await wait_until_settled(capture.grab_frame, before, clock=time.monotonic, sleep=asyncio.sleep,
                                            config=config, start=time.monotonic(), progress=progress)
+        screenshot_phase("settle", outcome.elapsed_s)
         phase = "settled" if outcome.outcome == "settled" else "cap_reached"
         await self._emit(action, phase, t0, reason=outcome.outcome, frames=outcome.frames,
                          waited_ms=round(outcome.elapsed_s * 1000, 1),
@@ -234,6 +238,8 @@ class _StreamingComputerTool(BaseAnthropicTool):
             shot = await capture.screenshot((api_w, api_h))
         else:
             shot = await capture.screenshot((api_w, api_h), (self.width, self.height))
+        screenshot_phase("capture", shot.capture_ms / 1000)
+        screenshot_phase("encode", shot.encode_ms / 1000)
         await self._emit(action, "captured", t0, width=shot.width, height=shot.height, backend=shot.backend,
                          capture_ms=round(shot.capture_ms, 1), scale_ms=round(shot.scale_ms, 1))
         await self._emit(action, "encoded", t0, bytes=len(shot.png), encode_ms=round(shot.encode_ms, 1))

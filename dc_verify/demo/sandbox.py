@@ -17,26 +17,13 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dc_impl import contract
+
 from ..checks.target import IMPL_DIRNAME, RECEIPT_NAME, TOGGLES_NAME
 
-HOOK_BLOCK = """# >>> claude-dc-streaming loop hook (managed by integrate_streaming.py; do not edit) >>>
-try:
-    from .dc_impl import hook as _dc_streaming_hook
-    _dc_streaming_hook.install(globals())
-except Exception as _dc_exc:  # never break the host loop
-    import logging as _dc_logging
-    _dc_logging.getLogger(__name__).warning("claude-dc-streaming hook not installed: %s", _dc_exc)
-# <<< claude-dc-streaming loop hook <<<
-"""
-
-ALL_COMPONENTS = ("core", "bash-tool", "file-tool", "unified-streaming", "loop-hook")
-ALL_ON = {
-    "use_streaming_bash": True,
-    "use_streaming_file": True,
-    "use_streaming_screenshot": False,
-    "use_unified_streaming": True,
-    "use_streaming_thinking": True,
-}
+HOOK_BLOCK = contract.LOOP_BLOCK
+ALL_COMPONENTS = contract.COMPONENTS
+ALL_ON = {name: name != contract.USE_STREAMING_SCREENSHOT for name in contract.FEATURES}
 
 
 def _ignore(_dir: str, names: list[str]) -> set[str]:
@@ -59,7 +46,7 @@ def write_receipt(target: Path, components: Iterable[str], version: str = "0.0.0
     if "loop-hook" in comps:
         rels.append("loop.py")
     receipt = {
-        "format": 1,
+        "format": contract.RECEIPT_FORMAT,
         "name": "claude-dc-streaming",
         "version": version,
         "components": comps,

@@ -30,7 +30,7 @@ HOST = textwrap.dedent(r"""
 
     def report(tool):
         try:
-            from dc_impl.tools._bash_guard import watchdog_pid
+            from dc_impl.tools.bash.guard import watchdog_pid
         except ImportError:   # before issue 12.3
             watchdog_pid = lambda: None
         print(json.dumps({"shell": tool.session.pid, "watchdog": watchdog_pid()}), flush=True)
@@ -176,7 +176,7 @@ def test_loops_on_threads_watchdog_outlives_the_thread_not_the_host(host_factory
 
 
 async def test_registered_while_alive_forgotten_after_close(tmp_path: Path) -> None:
-    from dc_impl.tools import _bash_guard
+    from dc_impl.tools.bash import guard as _bash_guard
     from dc_impl.tools.dc_bash import StreamingBashTool
 
     tool = StreamingBashTool(cwd=tmp_path)
@@ -202,7 +202,7 @@ def test_parent_death_preexec_kills_the_child_with_its_parent(tmp_path: Path) ->
     n = random.randint(40000, 99999)
     script = textwrap.dedent(f"""
         import subprocess, sys, time
-        from dc_impl.tools._bash_procs import parent_death_preexec
+        from dc_impl.tools.procs import parent_death_preexec
         subprocess.Popen(["sleep", "{n}"], preexec_fn=parent_death_preexec())
         print("ok", flush=True)
         time.sleep(60)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from dc_impl.tools._bash_policy import (
+from dc_impl.tools.bash.policy import (
     DEFAULT_POLICY,
     DEFAULT_RULES,
     CommandPolicy,
@@ -57,7 +57,7 @@ SUFFIX = {"rm per line, flag and target at the end": "; -r /"}
 
 _CHILD = textwrap.dedent(r"""
     import json, sys, time
-    from dc_impl.tools._bash_policy import DEFAULT_POLICY
+    from dc_impl.tools.bash.policy import DEFAULT_POLICY
     cases = json.loads(sys.argv[1])
     sizes = (1 << 16, 1 << 20)
     out = {}

@@ -423,7 +423,7 @@ def test_runs_unchanged_when_deployed_inside_the_host_tree(tmp_path: Path) -> No
 # -- building blocks --------------------------------------------------------------------------------
 
 def test_marker_found_at_every_split_position() -> None:
-    from dc_impl.tools._bash_output import MarkerScanner
+    from dc_impl.tools.bash.output import MarkerScanner
 
     stream = b"out \x1f\x1eDC:zz \x1f" + b"\x1f\x1eDC:abc12:0:/x y\x1e\n" + b"after"
     for cut in range(len(stream) + 1):
@@ -438,7 +438,7 @@ def test_marker_found_at_every_split_position() -> None:
 
 
 def test_capture_head_tail_exact_and_spill_only_when_capped(tmp_path: Path) -> None:
-    from dc_impl.tools._bash_output import StreamCapture, new_decoder
+    from dc_impl.tools.bash.output import StreamCapture, new_decoder
 
     data = ("ab\u20acc\n" * 3000).encode() + b"\xff"
     for max_chars, size in ((100, 7), (100000, 4096), (1000, 1)):
@@ -457,7 +457,7 @@ def test_capture_head_tail_exact_and_spill_only_when_capped(tmp_path: Path) -> N
 
 
 async def test_emitter_pauses_pipes_for_a_slow_async_callback() -> None:
-    from dc_impl.tools._bash_emit import Emitter
+    from dc_impl.tools.bash.emit import Emitter
 
     got: list[OutputChunk] = []
     events: list[str] = []

@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 
 from dc_impl._compat import ToolError
-from dc_impl.tools import _file_text, _file_view, dc_file
+from dc_impl.tools import dc_file
 from dc_impl.tools.dc_file import StreamingEditTool20250124, StreamingEditTool20250728
+from dc_impl.tools.edit import text as _file_text
+from dc_impl.tools.edit import view as _file_view
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT / "examples") not in sys.path:

@@ -58,8 +58,9 @@ CHILD = textwrap.dedent('''
             for i, call in enumerate(config["calls"]):
                 write_toggles(call["toggles"], i + 1)
                 tool_classes = [c.__name__ for c in loop.TOOL_GROUPS_BY_VERSION["computer_use_20250429"].tools]
+                groups = {v: [c.__name__ for c in g.tools] for v, g in loop.TOOL_GROUPS_BY_VERSION.items()}
                 if not call.get("run", True):
-                    out["calls"].append({"tool_classes": tool_classes})
+                    out["calls"].append({"tool_classes": tool_classes, "groups": groups})
                     continue
                 counts = {"output": 0, "tool_output": 0, "api": 0}
                 events = []
@@ -86,8 +87,9 @@ CHILD = textwrap.dedent('''
 
 
 # what a deployment of only core + loop-hook + bash-tool ships (the unified loop's files are absent)
-BASH_ONLY_FILES = ("__init__.py", "_compat.py", "toggles.py", "feature_toggles.schema.json", "hook.py", "substitution.py",
-                   "tools/__init__.py", "tools/dc_bash.py", "tools/_bash_*.py")
+BASH_ONLY_FILES = ("__init__.py", "_compat.py", "contract.py", "toggles.py", "feature_toggles.schema.json",
+                   "substitution.py", "metrics_hook.py", "hook.py", "tools/__init__.py", "tools/procs.py",
+                   "tools/dc_bash.py", "tools/bash/*.py")
 
 
 def make_tree(tmp_path: Path, *, break_hook: bool = False, bash_only: bool = False) -> Path:
@@ -153,7 +155,7 @@ def assert_upstream_shape(call: dict[str, Any], i: int) -> None:
 
 @pytest.fixture(scope="module")
 def flips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One child process, five calls of ``computer_use_demo.loop.sampling_loop`` with the toggles file
+    """One child process, seven calls of ``computer_use_demo.loop.sampling_loop`` with the toggles file
     rewritten before each (no restart), and ``install`` run a second time before the first call."""
     tmp_path = tmp_path_factory.mktemp("hook")
     site = make_tree(tmp_path)
@@ -163,6 +165,8 @@ def flips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         {"toggles": toggles(use_streaming_bash=True, use_streaming_file=True)},
         {"toggles": toggles(use_streaming_bash=True), "run": False},
         {"toggles": toggles(), "stream_callback": True},
+        {"toggles": toggles(use_streaming_screenshot=True), "run": False},
+        {"toggles": toggles(use_streaming_screenshot=True, use_streaming_bash=True), "run": False},
     ], reinstall=[1])
 
 
@@ -203,6 +207,18 @@ def test_flip_back_without_restart(flips: dict[str, Any]) -> None:
     assert_upstream_shape(last, 3)
 
 
+def test_computer_tool_follows_the_screenshot_toggle(flips: dict[str, Any]) -> None:
+    off, on, with_bash = flips["calls"][3], flips["calls"][5], flips["calls"][6]
+    for version, classes in off["groups"].items():  # toggle off: upstream's computer tool in every group
+        assert classes[0].startswith("ComputerTool"), (version, classes)
+    assert on["groups"] == {
+        "computer_use_20241022": ["StreamingComputerTool20241022", "EditTool20241022", "BashTool20241022"],
+        "computer_use_20250124": ["StreamingComputerTool20250124", "EditTool20250124", "BashTool20250124"],
+        "computer_use_20250429": ["StreamingComputerTool20250124", "EditTool20250429", "BashTool20250124"],
+    }
+    assert with_bash["tool_classes"] == ["StreamingComputerTool20250124", "EditTool20250429", "StreamingBashTool"]
+
+
 def test_a_broken_hook_never_breaks_the_host_loop(tmp_path: Path) -> None:
     site = make_tree(tmp_path, break_hook=True)
     out = run_child(tmp_path, site, [{"toggles": toggles(use_unified_streaming=True)}])
@@ -225,6 +241,15 @@ def test_hook_with_only_the_bash_tool_deployed(tmp_path: Path) -> None:
     assert "unified streaming loop unavailable" in out["stderr"]
     assert_upstream_shape(call, 0)
     assert out["violations"] == []
+
+
+def test_screenshot_toggle_without_the_screenshot_tool_keeps_the_host_tool(tmp_path: Path) -> None:
+    site = make_tree(tmp_path, bash_only=True)  # the screenshot-tool component is not deployed
+    assert not (site / "computer_use_demo" / "dc_impl" / "tools" / "dc_screenshot.py").exists()
+    out = run_child(tmp_path, site, [{"toggles": toggles(use_streaming_screenshot=True), "run": False},
+                                     {"toggles": toggles(use_streaming_screenshot=True), "run": False}])
+    assert [c["tool_classes"][0] for c in out["calls"]] == ["ComputerTool20250124", "ComputerTool20250124"]
+    assert out["stderr"].count("streaming computer tool unavailable") == 1  # said once, not at every lookup
 
 
 def test_managed_block_matches_the_installer() -> None:

@@ -254,7 +254,7 @@ def test_failed_verification_after_integrate_restores_the_tree_byte_for_byte(tmp
 
 
 def _descendants(root: int) -> list[int]:
-    from dc_verify.child import descendants
+    from dc_impl.tools.procs import descendants
 
     return descendants(root)
 

@@ -210,7 +210,7 @@ def test_ctrl_c_during_the_suite_is_a_failed_run_with_one_json_document(tmp_path
     import signal
     import time
 
-    from dc_verify.child import descendants
+    from dc_impl.tools.procs import descendants
 
     deployed = make_deployment(tmp_path, ROOT)
     proc = subprocess.Popen([sys.executable, str(SCRIPT), "--target", str(deployed), "--json"],

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
+
+from ..procs import kill_group
 
 DEFAULT_TIMEOUT_S = 120.0
 MAX_OUTPUT = 16000
@@ -25,8 +25,7 @@ async def run_command(cmd: str, timeout: float = DEFAULT_TIMEOUT_S) -> tuple[int
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
     except BaseException:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        kill_group(proc.pid)
         with contextlib.suppress(Exception):
             await asyncio.shield(proc.wait())
         raise

@@ -17,11 +17,13 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from ...contract import ENV_SCREENSHOT_SETTLE_MS
+
 DEFAULT_QUIET_MS = 300
 DEFAULT_POLL_MS = 50
 DEFAULT_CAP_S = 2.0  # upstream's ``_screenshot_delay``
 
-ENV_QUIET_MS = "DC_SCREENSHOT_SETTLE_MS"
+ENV_QUIET_MS = ENV_SCREENSHOT_SETTLE_MS
 ENV_POLL_MS = "DC_SCREENSHOT_POLL_MS"
 ENV_CAP_S = "DC_SCREENSHOT_SETTLE_CAP_S"
 

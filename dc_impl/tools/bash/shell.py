@@ -1,7 +1,7 @@
 """One bash process and its pipes: protocol callbacks, marker handling, pipe control, kill.
 
-``_bash_session.BashSession`` owns at most one ``Shell`` at a time and drives the calls; this module
-is what happens inside the event loop while bytes arrive. See ``_bash_session`` for the framing.
+``session.BashSession`` owns at most one ``Shell`` at a time and drives the calls; this module
+is what happens inside the event loop while bytes arrive. See ``session`` for the framing.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import fcntl
 import os
 import weakref
 
-from . import _bash_guard as guard
-from . import _bash_procs as procs
-from ._bash_emit import Emitter
-from ._bash_output import BoundedText, MarkerScanner, OutputChunk, StreamCapture, new_decoder
+from .. import procs
+from . import guard
+from .emit import Emitter
+from .output import BoundedText, MarkerScanner, OutputChunk, StreamCapture, new_decoder
 
 STREAMS = {1: "stdout", 2: "stderr"}
 PIPE_SIZE = 1024 * 1024   # the unprivileged maximum (/proc/sys/fs/pipe-max-size) on stock Linux
@@ -94,7 +94,7 @@ class Shell:
     async def spawn(cls, loop: asyncio.AbstractEventLoop, background: BoundedText, shell_path: str,
                     cwd: str | None, env: dict[str, str]) -> Shell:
         """Start ``shell_path --noprofile --norc`` in a new session with our three pipes; it and its
-        session die with this process (``_bash_guard``)."""
+        session die with this process (``guard``)."""
         shell = cls(loop, background)
         await loop.subprocess_exec(
             lambda: _Protocol(shell), shell_path, "--noprofile", "--norc",

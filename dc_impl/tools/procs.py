@@ -2,8 +2,9 @@
 signal, and the watchdog that kills registered sessions when their host process dies.
 
 This module imports nothing but the standard library: it also runs on its own as the watchdog
-process (``python -I -S _bash_procs.py --watch HOST_PID``, see ``watch``), and it is the one place
-for these helpers in the project (``_bash_guard`` uses them for the bash tool's shells).
+process (``python -I -S procs.py --watch HOST_PID``, see ``watch``), and it is the one place
+for these helpers in the project: the bash tool (``bash.guard``, ``bash.shell``), the screenshot tool's
+commands (``screenshot.run``), the installer's verification run and the verifier's child.
 
 A process belongs to the session of shell ``root`` when it is in the shell's kernel session (it was
 started with ``start_new_session=True``, so the session id is the shell's pid) or when it descends
@@ -155,6 +156,38 @@ def kill_members(root: int, spare: Iterable[ProcKey] = (), sig: int = signal.SIG
         if sig == signal.SIGKILL:
             time.sleep(0.005)
     return signalled
+
+
+def descendants(root: int) -> list[int]:
+    """Every process below ``root`` (parents before children), from one /proc snapshot taken before
+    anything is killed, so no link of the chain is lost."""
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _sid, _st) in _read_table().items():
+        children.setdefault(ppid, []).append(pid)
+    found: list[int] = []
+    stack = [root]
+    while stack:
+        for pid in children.get(stack.pop(), []):
+            found.append(pid)
+            stack.append(pid)
+    return found
+
+
+def kill_descendants(root: int) -> None:
+    """SIGKILL every descendant of ``root`` and, for those leading another process group (a tool's
+    session), that whole group -- never ``root``'s own group."""
+    try:
+        own_group = os.getpgid(root)
+    except (ProcessLookupError, PermissionError):
+        own_group = -1
+    for pid in descendants(root):
+        try:
+            group = os.getpgid(pid)
+            if group != own_group:
+                os.killpg(group, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            continue
 
 
 def _is_zombie(pid: int) -> bool:

@@ -1,4 +1,4 @@
-"""The bash tool's shells never outlive the process hosting the tool (issue 12.3).
+"""The bash tool's shells never outlive the process hosting the tool (docs/reliability.md).
 
 Each shell is a session and process group of its own (``start_new_session=True``), so nothing the
 kernel does when the host dies reaches it by default: a SIGTERMed or SIGKILLed host used to leave the
@@ -11,10 +11,10 @@ shell (reparented to PID 1) and its jobs running. Three layers, each enough for 
   shells along, which is what its loop's closing means anyway. It does not reach the shell's jobs
   (``sleep 60 &`` stays in the shell's group when the shell dies).
 * **A watchdog process** (one per host process, started with the first shell): ``python -I -S
-  _bash_procs.py --watch HOST_PID`` in a session of its own, reading a pipe on which the host
+  procs.py --watch HOST_PID`` in a session of its own, reading a pipe on which the host
   registers each shell (pid and start time) and unregisters it when it is gone. When the host dies
   the kernel closes the pipe, the watchdog reads end of file and kills each registered shell's group,
-  session members and descendants (``_bash_procs.kill_registered``), then exits. It also wakes on its
+  session members and descendants (``procs.kill_registered``), then exits. It also wakes on its
   own parent-death signal and checks its parent pid every second. If it cannot be started (no
   ``sys.executable``), the other two layers still apply.
 * **A SIGTERM handler** (installed with the first shell when that happens on the main thread and
@@ -39,7 +39,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from . import _bash_procs as procs
+from .. import procs
 
 _lock = threading.RLock()
 _shells: dict[int, int] = {}           # registered shell pid -> start time
@@ -74,7 +74,7 @@ def unregister(pid: int) -> None:
 
 
 def kill_session(pid: int, include_root: bool = True) -> None:
-    """``_bash_procs.kill_session`` and forget the shell (its session is gone)."""
+    """``procs.kill_session`` and forget the shell (its session is gone)."""
     procs.kill_session(pid, include_root=include_root)
     unregister(pid)
 

@@ -29,11 +29,11 @@ import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import _bash_guard as guard
-from . import _bash_procs as procs
-from ._bash_emit import Emitter
-from ._bash_output import BoundedText, OutputChunk, StreamCapture
-from ._bash_shell import STREAMS, Call, Shell, marker_commands
+from .. import procs
+from . import guard
+from .emit import Emitter
+from .output import BoundedText, OutputChunk, StreamCapture
+from .shell import STREAMS, Call, Shell, marker_commands
 
 DEFAULT_ENV = {"PAGER": "cat", "GIT_PAGER": "cat", "MANPAGER": "cat", "SYSTEMD_PAGER": "cat",
                "GIT_TERMINAL_PROMPT": "0", "DEBIAN_FRONTEND": "noninteractive"}
