@@ -23,7 +23,7 @@ from ..checks.target import IMPL_DIRNAME, RECEIPT_NAME, TOGGLES_NAME
 
 HOOK_BLOCK = contract.LOOP_BLOCK
 ALL_COMPONENTS = contract.COMPONENTS
-ALL_ON = {name: name != contract.USE_STREAMING_SCREENSHOT for name in contract.FEATURES}
+ALL_ON = {name: True for name in contract.FEATURES}
 
 
 def _ignore(_dir: str, names: list[str]) -> set[str]:

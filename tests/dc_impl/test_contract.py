@@ -62,8 +62,10 @@ def test_installer_reads_the_contract() -> None:
 def test_verifier_copies_equal_the_contract() -> None:
     """The verifier's target description runs in the child interpreter, where the project's
     ``dc_impl`` is deliberately unimportable: its constants are copies, checked here."""
-    from dc_verify import cli, runner
-    from dc_verify.checks import deployment, sandbox, target
+    from dc_verify import cli
+    from dc_verify.checks import childrun as runner
+    from dc_verify.checks import deployment, target
+    from dc_verify.demo import sandbox
 
     assert (target.IMPL_DIRNAME, target.RECEIPT_NAME, target.TOGGLES_NAME) == (
         contract.IMPL_DIRNAME, contract.RECEIPT_FILENAME, contract.TOGGLES_FILENAME)
