@@ -216,7 +216,7 @@ def cli(**params: Any) -> None:
     ctx = Context(progress=not params["no_progress"] and not as_json, debug=debug)
     if os.environ.get(ENV_PROJECT_ROOT):
         ctx.project_root = Path(os.environ[ENV_PROJECT_ROOT]).resolve()
-    ctx.metrics_dir = metrics_dir(params["metrics_dir"] or None, ctx.environ)  # type: ignore[arg-type]
+    ctx.metrics_dir = metrics_dir(str(params["metrics_dir"]) if params["metrics_dir"] else None, ctx.environ)
     out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     seen: dict[str, str] = {}
     try:

@@ -35,11 +35,12 @@ def _split(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     from dc_impl import chat
+    from dc_impl.frontends import terminal
 
     ours, rest = _split(list(sys.argv[1:] if argv is None else argv))
     if ours.help:
         print(__doc__)
-        chat._parser().print_help()
+        terminal._parser().print_help()
         return 0
     if os.environ.get("ANTHROPIC_API_KEY") and not ours.scripted and "--base-url" not in rest:
         return chat.main(rest or ["--interactive"])

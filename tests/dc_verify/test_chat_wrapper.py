@@ -31,3 +31,14 @@ def test_scripted_wins_over_a_key_when_asked_and_bad_scenario_is_a_usage_error()
     assert proc.returncode == 0, proc.stderr
     bad = _run("--scenario", "no_such_scenario")
     assert bad.returncode == 2 and "error" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_help_shows_both_option_sets() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "dc_verify.chat", "--help"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "--scripted" in proc.stdout or "scripted" in proc.stdout
+    assert "--prompt" in proc.stdout and "Traceback" not in proc.stderr
