@@ -12,7 +12,7 @@ $(VENV)/bin/python:
 # Runtime install (demo) and test install (test, bench, reliability) are stamped separately,
 # and redone whenever the packaging files change.
 $(VENV)/.stamp-run: $(VENV)/bin/python setup.cfg pyproject.toml
-	$(PIP) install -e .
+	$(PIP) install -e '.[screenshot,metrics]'
 	@touch $@
 
 $(VENV)/.stamp-test: $(VENV)/.stamp-run

@@ -100,6 +100,12 @@ def run_demo(console: Console, workdir: Path, *, fresh_manifest: bool = False) -
         d.step(8, "Status of the production tree", d.integrate("--status"), expect_rc=0, read_only=True)
 
     _chat_step(d)
+    if have_installer:
+        d.step(10, "Phase 2: integrate the streaming screenshot tool and switch it on",
+               d.integrate("--integrate", "--screenshot-tool", "--enable-streaming-screenshot=true",
+                           "--reason", "demo step 10"),
+               expect_rc=0, expect_toggles={"use_streaming_screenshot": True},
+               expect_added=["dc_impl/tools/dc_screenshot.py"])
     return d.outcomes
 
 

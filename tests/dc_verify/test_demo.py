@@ -85,5 +85,5 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "demo completed: every step behaved as expected" in proc.stdout
-    for n in range(1, 10):
+    for n in range(1, 11):
         assert f"step {n} OK" in proc.stdout
