@@ -212,7 +212,7 @@ def integrate(opts: Options, ctx: Context, components: list[str] | None, flips: 
         selected = list(manifest.components) if components is None else list(components)
         if not selected and state.receipt is None:
             raise UsageError("--integrate needs components: --all, --bash-tool, --file-tool, --unified-streaming, "
-                             "--update-loop or --streamlit-ui", hint="e.g. --integrate --all")
+                             "--update-loop, --streamlit-ui or --update-ui", hint="e.g. --integrate --all")
         plan = plan_integrate(manifest, selected, state, target, flips=flips, on_drift=opts.on_drift, python=python)
         verify_sources(manifest, ctx.project_root, plan.components)
         return plan

@@ -66,6 +66,10 @@ COMPONENT_SPECS: tuple[ComponentSpec, ...] = (
         ("core", "loop-hook", "unified-streaming"),
         ("dc_impl/streamlit_app.py",), ("dc_impl/_ui_*.py",), toggle="use_unified_streaming",
     ),
+    ComponentSpec(
+        "ui-hook", "dc_impl/ui_hook.py and the managed block in streamlit.py: upstream's start command "
+        "serves the streaming page", 4, ("core", "streamlit-ui"), ("dc_impl/ui_hook.py",), toggle="use_unified_streaming",
+    ),
 )
 
 # CLI selection flag -> component id
@@ -75,6 +79,7 @@ SELECTION_FLAGS = {
     "unified_streaming": "unified-streaming",
     "update_loop": "loop-hook",
     "streamlit_ui": "streamlit-ui",
+    "update_ui": "ui-hook",
 }
 
 

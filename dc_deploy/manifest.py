@@ -28,9 +28,10 @@ from .lock import LOCK_NAME
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "manifest.schema.json"
 MANIFEST_GLOB = "streaming-*.json"
 LOOP_FILE = "loop.py"
+UI_FILE = "streamlit.py"  # gets the UI hook's managed block (component ui-hook, --update-ui)
 RECEIPT_PATH = "dc_impl/receipt.json"
 TOGGLES_PATH = "dc_impl/feature_toggles.json"
-RESERVED_DESTINATIONS = frozenset({LOOP_FILE, RECEIPT_PATH, TOGGLES_PATH})
+RESERVED_DESTINATIONS = frozenset({LOOP_FILE, UI_FILE, RECEIPT_PATH, TOGGLES_PATH})
 # The installer's own files in the target: replacing the held lock file would break mutual exclusion.
 INSTALLER_FILES = frozenset({LOCK_NAME, JOURNAL_NAME})
 MAX_DEPLOYED_NAME = NAME_MAX - TEMP_OVERHEAD  # a deployed file's temp name must still fit in NAME_MAX
