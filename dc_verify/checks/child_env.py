@@ -135,10 +135,10 @@ CheckFn = Callable[[ChildEnv], Any]
 
 
 def _registry() -> dict[str, CheckFn]:
-    from . import live_check, loop_checks, toggles_check, tool_checks
+    from . import live_check, loop_checks, toggles_check, tool_checks, ui_checks
 
     reg: dict[str, CheckFn] = {}
-    for module in (toggles_check, tool_checks, loop_checks, live_check):
+    for module in (toggles_check, tool_checks, loop_checks, ui_checks, live_check):
         reg.update(module.CHECKS)
     return reg
 
