@@ -1,0 +1,181 @@
+"""The UI hook at run time, under Streamlit's AppTest (no browser): upstream's deployed ``streamlit.py``.
+
+Each test deploys the stand-in with ``integrate_streaming.py --integrate --update-ui`` (the real CLI)
+and runs the deployed ``streamlit.py`` the way ``streamlit run`` does (as ``__main__``, ``__package__``
+empty). Our page is told from upstream's by our session keys (``dc_``) and our sidebar caption, which
+names the toggle. The in-process runs share ``sys.modules``: the fixture drops every
+``computer_use_demo`` module before and after each test, so each test sees its own tree.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+if importlib.util.find_spec("streamlit") is None:
+    pytest.skip("streamlit is not installed (pip install streamlit)", allow_module_level=True)
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+from ui_hook_kit import build_manifest, deploy, installer  # noqa: E402
+
+from dc_verify.scripted_server import ScriptedServer  # noqa: E402
+
+HOST = "computer_use_demo"
+LOGGER = "claude_dc_streaming.ui_hook"
+
+
+def _drop_host_modules() -> None:
+    for name in [m for m in sys.modules if m == HOST or m.startswith(HOST + ".")]:
+        del sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_manifest(tmp_path_factory.mktemp("ui-manifest"))
+
+
+@pytest.fixture
+def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the block may append the tree's parent directory
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # both pages read ~/.anthropic
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-apptest")
+    monkeypatch.setenv("HIDE_WARNING", "1")
+    monkeypatch.delenv("DC_TOGGLES_FILE", raising=False)
+    monkeypatch.delenv("DC_UI_HOST_PACKAGE", raising=False)
+    main = sys.modules.get("__main__")
+    _drop_host_modules()
+    yield
+    _drop_host_modules()
+    if main is not None:
+        sys.modules["__main__"] = main
+
+
+def _ours(at: AppTest) -> bool:
+    captions = [c.value for c in at.sidebar.caption]
+    return any("use_unified_streaming" in str(c) for c in captions)
+
+
+def _one_page(at: AppTest) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+    assert len(at.title) == 1 and len(at.chat_input) == 1, "exactly one page is drawn"
+
+
+def _set_toggle(target: Path, on: bool) -> None:
+    path = target / "dc_impl" / "feature_toggles.json"
+    doc = json.loads(path.read_text())
+    doc["use_unified_streaming"], doc["revision"] = on, doc["revision"] + 1
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc))
+    os.replace(tmp, path)
+
+
+@pytest.mark.parametrize("shape", ["stand-in", "upstream-shape"])
+def test_toggle_on_serves_our_page_and_a_flip_takes_effect_at_the_next_run(
+        isolated: None, manifest: Path, tmp_path: Path, shape: str) -> None:
+    target = deploy(manifest, tmp_path, upstream_shape=shape == "upstream-shape", streaming=True)
+    at = AppTest.from_file(str(target / "streamlit.py"), default_timeout=60)
+    at.run()
+    _one_page(at)
+    assert _ours(at) and "dc_runner" in at.session_state
+    installer(manifest, target, "--enable-unified-streaming=false")  # same session, Streamlit not restarted
+    at.run()
+    _one_page(at)
+    assert not _ours(at), "with the toggle off the same session gets upstream's page at its next run"
+    installer(manifest, target, "--enable-unified-streaming=true")
+    at.run()
+    _one_page(at)
+    assert _ours(at)
+
+
+def test_toggle_off_leaves_upstreams_page_untouched(isolated: None, manifest: Path, tmp_path: Path) -> None:
+    target = deploy(manifest, tmp_path, streaming=False)
+    srv = ScriptedServer({"name": "upstream", "turns": [{"blocks": [{"type": "text", "text": "UPSTREAM-REPLY."}]}]})
+    srv.start()
+    try:
+        os.environ["ANTHROPIC_BASE_URL"] = srv.base_url
+        at = AppTest.from_file(str(target / "streamlit.py"), default_timeout=60)
+        at.run()
+        _one_page(at)
+        assert not _ours(at) and not [k for k in at.session_state.keys() if str(k).startswith("dc_")]  # noqa: SIM118
+        at.chat_input[0].set_value("hello").run()
+        assert not at.exception
+        shown = [m.markdown[0].value for m in at.chat_message if m.markdown]
+        assert "UPSTREAM-REPLY." in shown and srv.violations == []
+        assert all(r.body.get("stream") is not True for r in srv.requests), "upstream's request/response loop"
+    finally:
+        os.environ.pop("ANTHROPIC_BASE_URL", None)
+        srv.stop()
+
+
+def test_streaming_page_answers_through_the_hooked_upstream_file(isolated: None, manifest: Path,
+                                                                 tmp_path: Path) -> None:
+    target = deploy(manifest, tmp_path, upstream_shape=True, streaming=True)
+    srv = ScriptedServer({"name": "ours", "turns": [{"event_delay_s": 0.01,
+                                                     "blocks": [{"type": "text", "text": "STREAMED-REPLY here."}]}]})
+    srv.start()
+    try:
+        os.environ["ANTHROPIC_BASE_URL"] = srv.base_url
+        at = AppTest.from_file(str(target / "streamlit.py"), default_timeout=60)
+        at.run()
+        at.chat_input[0].set_value("hello").run()
+        for _ in range(20):  # the turn runs in our page's thread; each run follows it, then reruns
+            if any("STREAMED-REPLY" in str(m.markdown[0].value) for m in at.chat_message if m.markdown):
+                break
+            at.run()
+        _one_page(at)
+        assert any("STREAMED-REPLY" in str(m.markdown[0].value) for m in at.chat_message if m.markdown)
+        assert srv.requests and all(r.body.get("stream") is True for r in srv.requests)
+        assert srv.violations == []
+    finally:
+        os.environ.pop("ANTHROPIC_BASE_URL", None)
+        srv.stop()
+
+
+def test_page_that_fails_to_import_leaves_upstreams_page_with_one_warning(
+        isolated: None, manifest: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    target = deploy(manifest, tmp_path, streaming=True)
+    page_name = _page_module(target)
+    (target / "dc_impl" / f"{page_name}.py").write_text("raise ImportError('PAGE-BROKEN on purpose')\n")
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    at = AppTest.from_file(str(target / "streamlit.py"), default_timeout=60)
+    for _ in range(3):
+        at.run()
+        _one_page(at)
+        assert not _ours(at), "upstream's page, not a dark or broken one"
+    warnings = [r for r in caplog.records if r.name == LOGGER]
+    assert len(warnings) == 1 and "PAGE-BROKEN on purpose" in warnings[0].getMessage()
+
+
+def test_turn_in_flight_keeps_our_page_until_it_is_stored(isolated: None, manifest: Path, tmp_path: Path) -> None:
+    target = deploy(manifest, tmp_path, streaming=False)
+    sys.path.append(str(tmp_path))
+    from computer_use_demo.dc_impl import ui_hook  # the deployed module, as the block imports it
+
+    assert ui_hook.wants_our_page({}) is False
+    assert ui_hook.wants_our_page({"dc_runner": None}) is False
+    assert ui_hook.wants_our_page({"dc_runner": object()}) is True  # a turn our page has not stored yet
+    _set_toggle(target, True)
+    assert ui_hook.wants_our_page({}) is True
+
+
+def test_serve_outside_a_page_run_does_nothing(isolated: None, manifest: Path, tmp_path: Path) -> None:
+    deploy(manifest, tmp_path, streaming=True)
+    sys.path.append(str(tmp_path))
+    from computer_use_demo.dc_impl import ui_hook
+
+    assert "streamlit" in sys.modules and ui_hook.page_run_streamlit() is None
+    assert ui_hook.serve() is None
+    assert f"{HOST}.dc_impl.streamlit_app" not in sys.modules, "the page is not even imported"
+
+
+def _page_module(target: Path) -> str:
+    text = (target / "dc_impl" / "streamlit_app.py").read_text()
+    line = next(ln for ln in text.splitlines() if ln.startswith("PAGE_MODULE"))
+    return str(line.split("=", 1)[1].strip().strip("\"'"))
