@@ -140,7 +140,7 @@ def test_plain_python_run_and_import_do_nothing(tmp_path: Path, with_impl: bool)
 
 def test_failing_hook_import_leaves_upstream_running_with_one_warning(tmp_path: Path) -> None:
     """streamlit loaded and the file run as __main__ twice (two page runs): one warning, upstream runs both times."""
-    pkg = _deploy_like(tmp_path, b'"""doc"""\nprint("UPSTREAM-RAN")\n', with_impl=True)
+    _deploy_like(tmp_path, b'"""doc"""\nprint("UPSTREAM-RAN")\n', with_impl=True)
     code = ("import runpy, sys; sys.modules['streamlit'] = type(sys)('streamlit')\n"
             "for _ in range(2):\n    runpy.run_path('computer_use_demo/streamlit.py', run_name='__main__')\n")
     run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
@@ -148,3 +148,39 @@ def test_failing_hook_import_leaves_upstream_running_with_one_warning(tmp_path: 
     assert run.stdout == "UPSTREAM-RAN\nUPSTREAM-RAN\n"
     assert run.stderr.count("claude-dc-streaming UI hook not active") == 1
     assert "UI HOOK IMPORTED" in run.stderr
+
+
+def _shape(source: bytes) -> dict[str, object]:
+    """The structural facts the UI hook relies on (as upstream's real streamlit.py has them)."""
+    tree = ast.parse(source)
+    body = list(tree.body)
+    doc = isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+        and isinstance(body[0].value.value, str)
+    rest = body[1:]
+    while rest and isinstance(rest[0], ast.ImportFrom) and rest[0].module == "__future__":
+        rest = rest[1:]
+    n_imports = next(i for i, node in enumerate(rest) if not isinstance(node, ast.Import | ast.ImportFrom))
+    absolute = {node.module for node in rest[:n_imports] if isinstance(node, ast.ImportFrom) and node.level == 0}
+    last = body[-1]
+    entry = isinstance(last, ast.If) and ast.unparse(last.test) in ("__name__ == '__main__'", '__name__ == "__main__"')
+    mains = [n for n in body if isinstance(n, ast.AsyncFunctionDef) and n.name == "main"]
+    return {"docstring first": doc, "imports right after the header": n_imports > 0,
+            "imports computer_use_demo.loop absolutely": "computer_use_demo.loop" in absolute,
+            "imports streamlit at module level": any(isinstance(n, ast.Import) and n.names[0].name == "streamlit"
+                                                     for n in rest[:n_imports]),
+            "async def main()": len(mains) == 1,
+            "ends with the __main__ entry running main()": entry and "asyncio.run(main())" in ast.unparse(last)}
+
+
+def test_stand_in_keeps_upstreams_shape() -> None:
+    """Upstream's real streamlit.py (anthropic-quickstarts, computer-use-demo): a docstring, its imports (streamlit,
+    then ``computer_use_demo.loop`` absolutely), ``async def main()`` and ``if __name__ == "__main__":
+    asyncio.run(main())`` as its last statement. The stand-in, and its upstream-shaped variant the tests deploy,
+    must keep every one of those facts for the tests on it to say something about upstream's file."""
+    for source in (STAND_IN, UPSTREAM_SHAPE.replace(b"import streamlit as st\n",
+                                                   b"import streamlit as st\nfrom computer_use_demo.loop import x\n")):
+        shape = _shape(source)
+        assert all(shape.values()), {k: v for k, v in shape.items() if not v}
+    assert b"from __future__ import annotations\n" in STAND_IN  # the stand-in's header differs from upstream's ...
+    placed = ub.add_block(STAND_IN.replace(b"from __future__ import annotations\n\n", b""))
+    assert placed.index(ub.BEGIN_TEXT) < placed.index(b"import asyncio")  # ... and the block still leads the imports
