@@ -76,13 +76,63 @@ def wants_our_page(session_state: Any) -> bool:
 
 
 def prepare_upstream(session_state: Any) -> None:
-    """Hand a session our page served back to upstream's page: add the one key upstream reads but we never set.
+    """Make a session our page served drawable by upstream's page (a session upstream started is not touched).
 
-    Upstream's real ``streamlit.py`` draws its tool-version radio from ``tool_version`` (set with
-    ``model``), which a session started on our page lacks. A session upstream started is not touched.
+    Upstream's page redraws the whole session on every run, and three things our page leaves would make
+    it raise there: its tool-version radio reads ``tool_version`` (set by upstream with ``model``), its
+    HTTP log reads ``response.text`` (our streamed responses were consumed by the SSE reader, so that
+    raises), and its history looks every ``tool_result`` up in ``tools``.
     """
     if "tool_version" not in session_state and "tool_versions" in session_state:
         session_state["tool_version"] = session_state["tool_versions"]
+    responses = session_state.get("responses")
+    if isinstance(responses, dict):
+        for ident, pair in list(responses.items()):
+            if isinstance(pair, tuple) and len(pair) == 2 and _unreadable(pair[1]):
+                responses[ident] = (pair[0], _streamed_note(pair[1]))
+    tools, messages = session_state.get("tools"), session_state.get("messages")
+    if isinstance(tools, dict) and isinstance(messages, list):
+        for block in _tool_results(messages):
+            if block.get("tool_use_id") not in tools:
+                tools[block["tool_use_id"]] = _host_tool_result(block)
+
+
+def _unreadable(response: Any) -> bool:
+    """A response object whose body cannot be read any more (a consumed stream)."""
+    if response is None or isinstance(response, str | bytes | dict) or not hasattr(type(response), "text"):
+        return False
+    try:
+        response.text  # noqa: B018 - the property raises for a consumed stream
+    except Exception:
+        return True
+    return False
+
+
+def _streamed_note(response: Any) -> str:
+    status = getattr(response, "status_code", "?")
+    return (f"HTTP {status}: streamed response; its events were shown live by the streaming page and its body "
+            "was consumed by the stream")
+
+
+def _tool_results(messages: list[Any]) -> list[dict[str, Any]]:
+    return [b for m in messages if isinstance(m, dict) and isinstance(m.get("content"), list)
+            for b in m["content"] if isinstance(b, dict) and b.get("type") == "tool_result" and b.get("tool_use_id")]
+
+
+def _host_tool_result(block: dict[str, Any]) -> Any:
+    """The host's ``ToolResult`` for a result our loop stored only in the history (e.g. "not run")."""
+    content = block.get("content")
+    if isinstance(content, list):
+        text = "\n".join(str(c.get("text", "")) for c in content if isinstance(c, dict) and c.get("type") == "text")
+    else:
+        text = str(content or "")
+    tool_result = importlib.import_module(f"{host_package()}.tools").ToolResult
+    return tool_result(error=text) if block.get("is_error") else tool_result(output=text)
+
+
+def host_package() -> str:
+    """The ``computer_use_demo`` package this hook is deployed in (``<host>.dc_impl.ui_hook``)."""
+    return (__package__ or "").rpartition(".")[0] or "computer_use_demo"
 
 
 def choose(st: Any) -> ModuleType | None:

@@ -114,7 +114,7 @@ def test_toggle_off_leaves_upstreams_page_untouched(isolated: None, manifest: Pa
         srv.stop()
 
 
-def test_streaming_page_answers_through_the_hooked_upstream_file(isolated: None, manifest: Path,
+def test_streaming_page_answers_through_the_hooked_file_and_hands_its_history_to_upstream(isolated: None, manifest: Path,
                                                                  tmp_path: Path) -> None:
     target = deploy(manifest, tmp_path, upstream_shape=True, streaming=True)
     srv = ScriptedServer({"name": "ours", "turns": [{"event_delay_s": 0.01,
@@ -133,6 +133,11 @@ def test_streaming_page_answers_through_the_hooked_upstream_file(isolated: None,
         assert any("STREAMED-REPLY" in str(m.markdown[0].value) for m in at.chat_message if m.markdown)
         assert srv.requests and all(r.body.get("stream") is True for r in srv.requests)
         assert srv.violations == []
+        _set_toggle(target, False)  # the same session handed to upstream's page: it draws our turn's history
+        at.run()
+        _one_page(at)
+        assert not _ours(at)
+        assert any("STREAMED-REPLY" in str(m.markdown[0].value) for m in at.chat_message if m.markdown)
     finally:
         os.environ.pop("ANTHROPIC_BASE_URL", None)
         srv.stop()
@@ -179,3 +184,41 @@ def _page_module(target: Path) -> str:
     text = (target / "dc_impl" / "streamlit_app.py").read_text()
     line = next(ln for ln in text.splitlines() if ln.startswith("PAGE_MODULE"))
     return str(line.split("=", 1)[1].strip().strip("\"'"))
+
+
+def test_handover_to_upstream_mends_only_what_upstreams_page_cannot_draw(isolated: None, manifest: Path,
+                                                                        tmp_path: Path) -> None:
+    deploy(manifest, tmp_path, streaming=False)
+    sys.path.append(str(tmp_path))
+    from computer_use_demo.dc_impl import ui_hook
+    from computer_use_demo.tools import ToolResult
+
+    class Consumed:  # a streamed response whose body the SSE reader consumed
+        status_code = 200
+
+        @property
+        def text(self) -> str:
+            raise RuntimeError("Attempted to access streaming response content, without having called read()")
+
+    class Read:
+        status_code, text = 200, '{"ok": true}'
+
+    read, consumed, kept = Read(), Consumed(), ToolResult(output="kept")
+    messages = [{"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "toolu_kept", "content": "kept"},
+        {"type": "tool_result", "tool_use_id": "toolu_not_run", "is_error": True,
+         "content": [{"type": "text", "text": "not run: the user stopped the turn"}]}]}]
+    state = {"tool_versions": "computer_use_20250124", "messages": messages, "tools": {"toolu_kept": kept},
+             "responses": {"a": ("req-a", read), "b": ("req-b", consumed)}}
+    ui_hook.prepare_upstream(state)
+    assert state["tool_version"] == "computer_use_20250124"
+    assert state["responses"]["a"] == ("req-a", read)
+    assert state["responses"]["b"][0] == "req-b" and "HTTP 200: streamed response" in state["responses"]["b"][1]
+    assert state["tools"]["toolu_kept"] is kept
+    added = state["tools"]["toolu_not_run"]
+    assert isinstance(added, ToolResult) and added.error == "not run: the user stopped the turn" and not added.output
+    upstream_session = {"tool_version": "x", "tool_versions": "y", "messages": messages[:0], "tools": {},
+                        "responses": {"a": ("req-a", read)}}
+    before = dict(upstream_session)
+    ui_hook.prepare_upstream(upstream_session)
+    assert upstream_session == before

@@ -65,7 +65,13 @@ def stage(work: Path, *, upstream_shape: bool = False) -> Path:
 
 def deploy(manifest: Path, work: Path, *, upstream_shape: bool = False, streaming: bool = True) -> Path:
     """Stage and deploy with ``--integrate --update-ui --enable-unified-streaming=...``; returns the package dir."""
+    return deploy_with_backup(manifest, work, upstream_shape=upstream_shape, streaming=streaming)[0]
+
+
+def deploy_with_backup(manifest: Path, work: Path, *, upstream_shape: bool = False,
+                       streaming: bool = True) -> tuple[Path, str]:
+    """``deploy``, also returning the id of the backup taken before ``--update-ui`` changed anything."""
     target = stage(work, upstream_shape=upstream_shape)
-    installer(manifest, target, "--integrate", "--update-ui",
-              f"--enable-unified-streaming={'true' if streaming else 'false'}")
-    return target
+    doc = installer(manifest, target, "--integrate", "--update-ui",
+                    f"--enable-unified-streaming={'true' if streaming else 'false'}")
+    return target, str(doc["backup_id"])
