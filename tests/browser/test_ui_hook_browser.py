@@ -158,6 +158,7 @@ def test_update_ui_goes_live_flips_back_and_restores(manifest: Path, browser: Br
             assert _visible(page, OUR_CAPTION), "upstream's start command did not serve the streaming page"
             _send(page, "tell me a slow story")
             first, last = _first_and_last(page, "HOOKED")
+            print(f"[{shape}] streaming page: first words {last - first:.2f} s before the last")
             assert last - first >= 1.0, f"first and last words appeared {last - first:.2f} s apart (streamed: >= 1 s)"
             _wait(page, lambda: page.get_by_test_id("stButton").filter(has_text="Stop").count() == 0,
                   "the streamed turn did not finish")
@@ -167,6 +168,7 @@ def test_update_ui_goes_live_flips_back_and_restores(manifest: Path, browser: Br
             installer(manifest, target, "--enable-unified-streaming=false")
             _send(page, "and another one")
             first, last = _first_and_last(page, "UPSTREAM")
+            print(f"[{shape}] upstream's page after the flip: first words {last - first:.2f} s before the last")
             assert last - first < 0.5, f"upstream's page showed the reply over {last - first:.2f} s; it draws whole blocks"
             assert not _visible(page, OUR_CAPTION), "the flip did not hand the page back to upstream"
             assert _visible(page, "HOOKED-LAST-WORDS"), "the history of the streamed turn is still shown"
