@@ -109,6 +109,11 @@ def test_toggle_off_leaves_upstreams_page_untouched(isolated: None, manifest: Pa
         shown = [m.markdown[0].value for m in at.chat_message if m.markdown]
         assert "UPSTREAM-REPLY." in shown and srv.violations == []
         assert all(r.body.get("stream") is not True for r in srv.requests), "upstream's request/response loop"
+        _set_toggle(target, True)  # the same session handed to our page: it draws upstream's history
+        at.run()
+        _one_page(at)
+        assert _ours(at)
+        assert "UPSTREAM-REPLY." in [m.markdown[0].value for m in at.chat_message if m.markdown]
     finally:
         os.environ.pop("ANTHROPIC_BASE_URL", None)
         srv.stop()
