@@ -45,9 +45,11 @@ def test_every_check_passes_on_a_good_deployment_within_budget(good: Path) -> No
     took = time.monotonic() - t0
     statuses = {c.name: (c.status, c.detail) for c in suite.checks}
     assert list(statuses) == list(CHECKS)
-    failed = {n: d for n, (s, d) in statuses.items() if s != "pass" and n != "live"}
+    failed = {n: d for n, (s, d) in statuses.items() if s != "pass" and n not in ("live", "ui_hook")}
     assert not failed, failed
     assert statuses["live"][0] == "skip"
+    # the sandbox does not install the UI hook (tests/dc_verify/test_ui_hook_check.py deploys it with the installer)
+    assert statuses["ui_hook"] == ("skip", "component ui-hook is not installed (per receipt)")
     assert suite.passed
     assert took < 30, f"suite took {took:.1f} s"  # issue goal is < 10 s on an idle machine; margin for CI load
 
