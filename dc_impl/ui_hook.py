@@ -48,9 +48,23 @@ def page_run_streamlit() -> Any | None:
         return None
     try:
         from streamlit.runtime.scriptrunner import get_script_run_ctx
-    except ImportError:
+    except ImportError as exc:  # a Streamlit that moved it: we cannot tell a page run, so we stay out
+        _warn_once(f"cannot tell a Streamlit page run ({exc}); upstream's page is shown")
         return None
     return st if get_script_run_ctx(suppress_warning=True) is not None else None
+
+
+def _stop_exception() -> BaseException | None:
+    """Streamlit's StopException (its module moved between releases), or None."""
+    for name in ("streamlit.runtime.scriptrunner_utils.exceptions", "streamlit.runtime.scriptrunner.script_runner",
+                 "streamlit.runtime.scriptrunner"):
+        try:
+            exc_type = getattr(importlib.import_module(name), "StopException", None)
+        except ImportError:
+            continue
+        if isinstance(exc_type, type) and issubclass(exc_type, BaseException):
+            return exc_type()
+    return None
 
 
 def page_module_name() -> str:
@@ -159,6 +173,9 @@ def serve() -> None:
     # StopException derives from BaseException, so upstream's code below never runs; it is raised at
     # the next yield point (st.stop() forces one), outside any ``except Exception``.
     st.stop()
+    stop = _stop_exception()  # not reached where st.stop() raises, as it does in every release we know
+    if stop is not None:
+        raise stop
 
 
 __all__ = ["FEATURE", "LOGGER_NAME", "choose", "load_page", "page_run_streamlit", "serve"]

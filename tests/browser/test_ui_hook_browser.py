@@ -188,4 +188,4 @@ def test_update_ui_goes_live_flips_back_and_restores(manifest: Path, browser: Br
         finally:
             stop_process(proc)
     text = log.read_text(errors="replace")
-    assert "Traceback" not in text and "UI hook not active" not in text, text[-3000:]
+    assert "Traceback" not in text and "upstream's page is shown" not in text, text[-3000:]
