@@ -264,8 +264,10 @@ def _plan_ui_block(final: list[str], state: TargetState, target: Path, recorded:
             _no_ui(target, cur)
         new_ui = _ui_edit(ui_block.add_block, state.ui, target, UI_FILE in recorded)
         desired[UI_FILE] = (FileState("file", sha256=sha256_bytes(new_ui), mode=cur.mode), UI_HOOK, None, new_ui)
-    elif state.ui is not None and UI_FILE in recorded and ui_block.has_block(state.ui):
+    elif state.ui is not None and UI_FILE in recorded:
         new_ui = _ui_edit(ui_block.remove_block, state.ui, target, True)
+        if new_ui == state.ui:
+            return
         plan.actions.append(Action(UI_FILE, "update", None, cur, FileState("file", sha256=sha256_bytes(new_ui),
                                                                            mode=cur.mode),
                                    content=new_ui, detail="remove the UI hook block"))
@@ -280,8 +282,9 @@ def _ui_edit(edit: Any, content: bytes | None, target: Path, ours: bool) -> byte
         path = target / UI_FILE
         if ours:
             raise DriftError(f"{path}: {exc} (changed by hand since it was deployed); nothing was changed",
-                             hint=f"put back the file of the last backup (--restore latest), or mend the block's "
-                                  f"marker lines in {path} by hand, then retry", drift=[{"path": UI_FILE}]) from exc
+                             hint=f"mend the block's marker lines in {path} by hand (or restore the backup taken "
+                                  "before the edit: --list-backups, --restore ID), then retry",
+                             drift=[{"path": UI_FILE}]) from exc
         raise UsageError(f"{path}: {exc}; nothing was changed",
                          hint=f"fix {path} (or deploy without --update-ui), then retry") from exc
 

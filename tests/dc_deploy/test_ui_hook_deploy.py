@@ -116,7 +116,7 @@ def test_damaged_marker_is_drift_and_changes_nothing(target: Path, ctx: Context,
     before = tree_digest(target)
     with pytest.raises(DriftError, match="end marker") as info:
         api.integrate(opts, ctx, ["ui-hook"], {})
-    assert "--restore" in (info.value.hint or "")
+    assert "marker lines" in (info.value.hint or "") and "--restore" in (info.value.hint or "")
     assert tree_digest(target) == before
 
 
@@ -149,3 +149,21 @@ def test_cli_update_ui_flag(cli_env: dict[str, str], snapshot: Path, manifest: P
     assert ui_block.has_block((target / UI).read_bytes())
     backups = BackupStore(Path(cli_env["DC_BACKUP_DIR"])).for_target(target.resolve())
     assert UI in backups[-1].files
+
+
+def test_a_release_without_the_ui_hook_takes_the_block_out_again(target: Path, ctx: Context, opts: api.Options,
+                                                                 snapshot: Path, tmp_path: Path) -> None:
+    from dc_deploy.build import COMPONENT_SPECS, build_document
+
+    original = (target / UI).read_bytes()
+    api.integrate(opts, ctx, ["ui-hook"], {})
+    doc, _ = build_document(snapshot, "1.0.1", created_at="2026-11-29T00:00:00Z", project_commit=None,
+                            specs=tuple(s for s in COMPONENT_SPECS if s.id != "ui-hook"))
+    older = tmp_path / "streaming-1.0.1.json"
+    older.write_text(json.dumps(doc))
+    ctx.clock.tick()  # type: ignore[attr-defined]
+    res = api.integrate(dataclasses.replace(opts, manifest=older), ctx, [], {})
+    actions = {a["path"]: a for a in res.data["actions"]}
+    assert actions[UI]["detail"] == "remove the UI hook block" and actions["dc_impl/ui_hook.py"]["action"] == "delete"
+    assert (target / UI).read_bytes() == original
+    assert "ui-hook" not in res.data["components"] and api.status(opts, ctx).data["drift"] == []
