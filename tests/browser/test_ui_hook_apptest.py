@@ -13,6 +13,7 @@ import importlib.util
 import json
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +40,21 @@ def _drop_host_modules() -> None:
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_manifest(tmp_path_factory.mktemp("ui-manifest"))
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory, manifest: Path) -> dict[bool, Path]:
+    """One tree per shape deployed by the CLI (toggle on); each test works on a copy of one."""
+    return {shape: deploy(manifest, tmp_path_factory.mktemp("ui-pristine"), upstream_shape=shape, streaming=True)
+            for shape in (False, True)}
+
+
+def _copy(pristine: dict[bool, Path], work: Path, *, upstream_shape: bool = False, streaming: bool = True) -> Path:
+    target = work / HOST
+    shutil.copytree(pristine[upstream_shape], target, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    if not streaming:
+        _set_toggle(target, False)
+    return target
 
 
 @pytest.fixture
@@ -78,8 +94,8 @@ def _set_toggle(target: Path, on: bool) -> None:
 
 @pytest.mark.parametrize("shape", ["stand-in", "upstream-shape"])
 def test_toggle_on_serves_our_page_and_a_flip_takes_effect_at_the_next_run(
-        isolated: None, manifest: Path, tmp_path: Path, shape: str) -> None:
-    target = deploy(manifest, tmp_path, upstream_shape=shape == "upstream-shape", streaming=True)
+        isolated: None, pristine: dict[bool, Path], manifest: Path, tmp_path: Path, shape: str) -> None:
+    target = _copy(pristine, tmp_path, upstream_shape=shape == "upstream-shape")
     at = AppTest.from_file(str(target / "streamlit.py"), default_timeout=60)
     at.run()
     _one_page(at)
@@ -94,8 +110,8 @@ def test_toggle_on_serves_our_page_and_a_flip_takes_effect_at_the_next_run(
     assert _ours(at)
 
 
-def test_toggle_off_leaves_upstreams_page_untouched(isolated: None, manifest: Path, tmp_path: Path) -> None:
-    target = deploy(manifest, tmp_path, streaming=False)
+def test_toggle_off_leaves_upstreams_page_untouched(isolated: None, pristine: dict[bool, Path], tmp_path: Path) -> None:
+    target = _copy(pristine, tmp_path, streaming=False)
     srv = ScriptedServer({"name": "upstream", "turns": [{"blocks": [{"type": "text", "text": "UPSTREAM-REPLY."}]}]})
     srv.start()
     try:
@@ -119,9 +135,9 @@ def test_toggle_off_leaves_upstreams_page_untouched(isolated: None, manifest: Pa
         srv.stop()
 
 
-def test_streaming_page_answers_through_the_hooked_file_and_hands_its_history_to_upstream(isolated: None, manifest: Path,
-                                                                 tmp_path: Path) -> None:
-    target = deploy(manifest, tmp_path, upstream_shape=True, streaming=True)
+def test_streaming_page_answers_through_the_hooked_file_and_hands_its_history_to_upstream(
+        isolated: None, pristine: dict[bool, Path], tmp_path: Path) -> None:
+    target = _copy(pristine, tmp_path, upstream_shape=True)
     srv = ScriptedServer({"name": "ours", "turns": [{"event_delay_s": 0.01,
                                                      "blocks": [{"type": "text", "text": "STREAMED-REPLY here."}]}]})
     srv.start()
@@ -149,8 +165,8 @@ def test_streaming_page_answers_through_the_hooked_file_and_hands_its_history_to
 
 
 def test_page_that_fails_to_import_leaves_upstreams_page_with_one_warning(
-        isolated: None, manifest: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    target = deploy(manifest, tmp_path, streaming=True)
+        isolated: None, pristine: dict[bool, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    target = _copy(pristine, tmp_path)
     page_name = _page_module(target)
     (target / "dc_impl" / f"{page_name}.py").write_text("raise ImportError('PAGE-BROKEN on purpose')\n")
     caplog.set_level(logging.WARNING, logger=LOGGER)
@@ -163,8 +179,9 @@ def test_page_that_fails_to_import_leaves_upstreams_page_with_one_warning(
     assert len(warnings) == 1 and "PAGE-BROKEN on purpose" in warnings[0].getMessage()
 
 
-def test_turn_in_flight_keeps_our_page_until_it_is_stored(isolated: None, manifest: Path, tmp_path: Path) -> None:
-    target = deploy(manifest, tmp_path, streaming=False)
+def test_turn_in_flight_keeps_our_page_until_it_is_stored(isolated: None, pristine: dict[bool, Path],
+                                                          tmp_path: Path) -> None:
+    target = _copy(pristine, tmp_path, streaming=False)
     sys.path.append(str(tmp_path))
     from computer_use_demo.dc_impl import ui_hook  # the deployed module, as the block imports it
 
@@ -175,8 +192,8 @@ def test_turn_in_flight_keeps_our_page_until_it_is_stored(isolated: None, manife
     assert ui_hook.wants_our_page({}) is True
 
 
-def test_serve_outside_a_page_run_does_nothing(isolated: None, manifest: Path, tmp_path: Path) -> None:
-    deploy(manifest, tmp_path, streaming=True)
+def test_serve_outside_a_page_run_does_nothing(isolated: None, pristine: dict[bool, Path], tmp_path: Path) -> None:
+    _copy(pristine, tmp_path)
     sys.path.append(str(tmp_path))
     from computer_use_demo.dc_impl import ui_hook
 
@@ -191,9 +208,9 @@ def _page_module(target: Path) -> str:
     return str(line.split("=", 1)[1].strip().strip("\"'"))
 
 
-def test_handover_to_upstream_mends_only_what_upstreams_page_cannot_draw(isolated: None, manifest: Path,
-                                                                        tmp_path: Path) -> None:
-    deploy(manifest, tmp_path, streaming=False)
+def test_handover_to_upstream_mends_only_what_upstreams_page_cannot_draw(
+        isolated: None, pristine: dict[bool, Path], tmp_path: Path) -> None:
+    _copy(pristine, tmp_path, streaming=False)
     sys.path.append(str(tmp_path))
     from computer_use_demo.dc_impl import ui_hook
     from computer_use_demo.tools import ToolResult
