@@ -205,7 +205,7 @@ def integrate(opts: Options, ctx: Context, components: list[str] | None, flips: 
         selected = list(manifest.components) if components is None else list(components)
         if not selected and state.receipt is None:
             raise UsageError("--integrate needs components: --all, --bash-tool, --file-tool, --screenshot-tool, "
-                             "--metrics, --unified-streaming, --update-loop or --streamlit-ui",
+                             "--metrics, --unified-streaming, --update-loop, --streamlit-ui or --update-ui",
                              hint="e.g. --integrate --all")
         plan = plan_integrate(manifest, selected, state, target, flips=flips, on_drift=opts.on_drift, python=python)
         python_deps.check(manifest, plan.components, ctx.agent_python or sys.executable, ctx.environ)

@@ -84,6 +84,10 @@ COMPONENT_SPECS: tuple[ComponentSpec, ...] = (
         ("dc_impl/streamlit_app.py", "dc_impl/frontends/streamlit/__init__.py", "dc_impl/frontends/streamlit/app.py"),
         ("dc_impl/frontends/streamlit/*.py",), toggle="use_unified_streaming",
     ),
+    ComponentSpec(
+        "ui-hook", "dc_impl/ui_hook.py and the managed block in streamlit.py: upstream's start command "
+        "serves the streaming page", 4, ("core", "streamlit-ui"), ("dc_impl/ui_hook.py",), toggle="use_unified_streaming",
+    ),
 )
 
 # CLI selection flag -> component id
@@ -95,6 +99,7 @@ SELECTION_FLAGS = {
     "unified_streaming": "unified-streaming",
     "update_loop": "loop-hook",
     "streamlit_ui": "streamlit-ui",
+    "update_ui": "ui-hook",
 }
 
 

@@ -172,6 +172,8 @@ def _toggle_options(f: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--unified-streaming", is_flag=True, help="Select the unified streaming loop.")
 @click.option("--update-loop", is_flag=True, help="Select the loop hook (managed block in loop.py).")
 @click.option("--streamlit-ui", is_flag=True, help="Select the Streamlit front end (needs streamlit on the host).")
+@click.option("--update-ui", is_flag=True, help="Select the UI hook (managed block in streamlit.py): upstream's start "
+              "command serves the streaming page while use_unified_streaming is on.")
 @_toggle_options
 @click.option("--status", is_flag=True, help="Show what is installed, toggles, drift, last backup.")
 @click.option("--list-backups", is_flag=True, help="List the target's backups.")

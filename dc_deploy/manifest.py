@@ -21,7 +21,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from dc_impl.contract import LOOP_FILE, RECEIPT_PATH, TOGGLES_PATH
+from dc_impl.contract import LOOP_FILE, RECEIPT_PATH, TOGGLES_PATH, UI_FILE
 
 from .errors import IntegrityError, ManifestError, UnsafePathError
 from .fsutil import NAME_MAX, PATH_MAX, TEMP_MARK, TEMP_OVERHEAD, sha256_file
@@ -30,7 +30,7 @@ from .lock import LOCK_NAME
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "manifest.schema.json"
 MANIFEST_GLOB = "streaming-*.json"
-RESERVED_DESTINATIONS = frozenset({LOOP_FILE, RECEIPT_PATH, TOGGLES_PATH})
+RESERVED_DESTINATIONS = frozenset({LOOP_FILE, UI_FILE, RECEIPT_PATH, TOGGLES_PATH})
 # The installer's own files in the target: replacing the held lock file would break mutual exclusion.
 INSTALLER_FILES = frozenset({LOCK_NAME, JOURNAL_NAME})
 MAX_DEPLOYED_NAME = NAME_MAX - TEMP_OVERHEAD  # a deployed file's temp name must still fit in NAME_MAX

@@ -11,14 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from . import loop_block, toggle_store
+from . import loop_block, toggle_store, ui_block
 from .backups import Backup
 from .errors import DriftError, NotInstalledError, UsageError
 from .fsutil import ABSENT, FileState, file_state, sha256_bytes
-from .manifest import LOOP_FILE, RECEIPT_PATH, TOGGLES_PATH, Manifest, resolve_destination
+from .manifest import LOOP_FILE, RECEIPT_PATH, TOGGLES_PATH, UI_FILE, Manifest, resolve_destination
 from .receipt import Receipt, parse_receipt
 
 DRIFT_POLICIES = ("fail", "overwrite", "keep")
+UI_HOOK = "ui-hook"  # the component that owns the managed block in streamlit.py (--update-ui)
+BLOCK_FILES = (LOOP_FILE, UI_FILE)  # upstream files we change only by one managed block each
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class Plan:
     selected: list[str] = field(default_factory=list)
     components: list[str] = field(default_factory=list)
     drift: list[dict[str, Any]] = field(default_factory=list)
-    hand_edits: list[dict[str, Any]] = field(default_factory=list)  # loop.py edited outside our block: kept
+    hand_edits: list[dict[str, Any]] = field(default_factory=list)  # loop.py/streamlit.py edited outside our block: kept
     kept: list[str] = field(default_factory=list)
     toggles_before: dict[str, Any] | None = None
     toggles_after: dict[str, Any] | None = None
@@ -86,10 +88,11 @@ class TargetState:
     loop: bytes | None
     receipt: Receipt | None
     toggles: dict[str, Any] | None
+    ui: bytes | None = None  # streamlit.py (None: absent or not a regular file)
 
 
 def gather_state(target: Path, manifest: Manifest | None) -> TargetState:
-    """Read what the planner needs: managed paths (current and planned), loop.py, receipt, toggles."""
+    """Read what the planner needs: managed paths (current and planned), loop.py, streamlit.py, receipt, toggles."""
     receipt = None
     receipt_bytes = _read(target / RECEIPT_PATH)
     if receipt_bytes is not None:
@@ -97,17 +100,19 @@ def gather_state(target: Path, manifest: Manifest | None) -> TargetState:
     paths: set[str] = set(receipt.files) if receipt else set()
     if manifest is not None:
         paths |= {f.destination for c in manifest.components.values() for f in c.files}
-    paths.discard(LOOP_FILE)
+    paths.difference_update(BLOCK_FILES)
     files = {rel: file_state(resolve_destination(target, rel)) for rel in sorted(paths)}
     files[RECEIPT_PATH] = file_state(target / RECEIPT_PATH)
     files[TOGGLES_PATH] = file_state(target / TOGGLES_PATH)
     files[LOOP_FILE] = file_state(target / LOOP_FILE)
+    files[UI_FILE] = file_state(target / UI_FILE)
     toggles = None
     toggles_bytes = _read(target / TOGGLES_PATH)
     if toggles_bytes is not None:
         toggles = toggle_store.parse(toggles_bytes, str(target / TOGGLES_PATH))
     loop = _read(target / LOOP_FILE) if files[LOOP_FILE].type == "file" else None
-    return TargetState(files, loop, receipt, toggles)
+    ui = _read(target / UI_FILE) if files[UI_FILE].type == "file" else None
+    return TargetState(files, loop, receipt, toggles, ui)
 
 
 def _read(path: Path) -> bytes | None:
@@ -180,13 +185,14 @@ def plan_integrate(manifest: Manifest, selected: list[str], state: TargetState, 
                                    FileState("file", sha256=sha256_bytes(new_loop),
                                              mode=state.files[LOOP_FILE].mode),
                                    content=new_loop, detail="remove the loop hook block"))
+    _plan_ui_block(final, state, target, recorded, desired, plan)
     files_record: dict[str, dict[str, Any]] = {}
     conflicts: list[dict[str, Any]] = []
     for path, (want, cid, source, content) in desired.items():
         cur = state.files.get(path, ABSENT)
         rec = recorded.get(path) or {}  # {}: never recorded (no sha256), so never drifted
         drifted = bool(rec) and cur.sha256 != rec["sha256"]
-        if path == LOOP_FILE and drifted and cur.same_content(want):
+        if path in BLOCK_FILES and drifted and cur.same_content(want):
             # edited by hand outside our (intact) block: the operator's business, kept -- but never absorbed silently
             note = (f"changed by hand outside the managed block since it was recorded (sha256 "
                     f"{str(rec['sha256'])[:12]}... -> {str(cur.sha256)[:12]}...); the edit is kept and this hash "
@@ -209,10 +215,10 @@ def plan_integrate(manifest: Manifest, selected: list[str], state: TargetState, 
                 files_record[path] = rec
                 continue
         kind = "create" if not cur.exists else ("mode" if cur.same_content(want) else "update")
-        detail = "append the loop hook block" if path == LOOP_FILE and content is not None and kind != "mode" else ""
+        detail = BLOCK_DETAILS.get(path, "") if content is not None and kind != "mode" else ""
         plan.actions.append(Action(path, kind, cid, cur, want, source, content, detail))
         files_record.setdefault(path, {"sha256": want.sha256, "mode": want.mode})
-    for path in sorted(set(recorded) - set(desired) - {LOOP_FILE}):
+    for path in sorted(set(recorded) - set(desired) - set(BLOCK_FILES)):
         cur = state.files.get(path, ABSENT)
         if not cur.exists:
             continue
@@ -239,11 +245,63 @@ def plan_integrate(manifest: Manifest, selected: list[str], state: TargetState, 
     plan.receipt = Receipt(manifest.name, manifest.version, tuple(final), files_record,
                            python=python or (old.python if old else None))  # --python, else kept
     if plan.actions or toggles_plan.actions or old is None or old.stable() != plan.receipt.stable():
-        plan.actions.sort(key=lambda a: (a.path == LOOP_FILE, a.path))
+        plan.actions.sort(key=lambda a: (a.path in BLOCK_FILES, a.path))  # hooks last: what they import exists
         plan.actions.append(Action(RECEIPT_PATH, "create" if old is None else "update", None,
                                    state.files[RECEIPT_PATH], None, detail=f"version {manifest.version}"))
         plan.actions.extend(toggles_plan.actions)
     return plan
+
+
+BLOCK_DETAILS = {LOOP_FILE: "append the loop hook block", UI_FILE: "insert the UI hook block"}
+
+
+def _plan_ui_block(final: list[str], state: TargetState, target: Path, recorded: dict[str, Any],
+                   desired: dict[str, tuple[FileState, str, str | None, bytes | None]], plan: Plan) -> None:
+    """streamlit.py, as loop.py: wanted with our block while ``ui-hook`` is deployed, else the block removed."""
+    cur = state.files[UI_FILE]
+    if UI_HOOK in final:
+        if state.ui is None:
+            _no_ui(target, cur)
+        new_ui = _ui_edit(ui_block.add_block, state.ui, target, UI_FILE in recorded)
+        desired[UI_FILE] = (FileState("file", sha256=sha256_bytes(new_ui), mode=cur.mode), UI_HOOK, None, new_ui)
+    elif state.ui is not None and UI_FILE in recorded:
+        new_ui = _ui_edit(ui_block.remove_block, state.ui, target, True)
+        if new_ui == state.ui:
+            return
+        plan.actions.append(Action(UI_FILE, "update", None, cur, FileState("file", sha256=sha256_bytes(new_ui),
+                                                                           mode=cur.mode),
+                                   content=new_ui, detail="remove the UI hook block"))
+
+
+def _ui_edit(edit: Any, content: bytes | None, target: Path, ours: bool) -> bytes:
+    """``edit(content)``; a damaged block or an unparsable file is refused naming the file and the way out."""
+    assert content is not None
+    try:
+        return bytes(edit(content))
+    except ui_block.BlockError as exc:
+        path = target / UI_FILE
+        if ours:
+            raise DriftError(f"{path}: {exc} (changed by hand since it was deployed); nothing was changed",
+                             hint=f"mend the block's marker lines in {path} by hand (or restore the backup taken "
+                                  "before the edit: --list-backups, --restore ID), then retry",
+                             drift=[{"path": UI_FILE}]) from exc
+        raise UsageError(f"{path}: {exc}; nothing was changed",
+                         hint=f"fix {path} (or deploy without --update-ui), then retry") from exc
+
+
+def _no_ui(target: Path, cur: FileState) -> None:
+    """Refuse a target whose streamlit.py is missing or not a regular file (as for loop.py)."""
+    path = target / UI_FILE
+    if cur.type == "symlink":
+        raise UsageError(f"{path} is a symlink (to {cur.link}); the UI hook is written only into a regular file",
+                         hint=f"replace the symlink by a copy of its file (cp --remove-destination "
+                              f"\"$(readlink -f {path})\" {path}), or deploy without --update-ui")
+    if cur.exists:
+        raise UsageError(f"{path} is a {'directory' if cur.type == 'dir' else 'special file'}, not a regular file",
+                         hint="pass the computer_use_demo directory with --target DIR")
+    raise UsageError(f"{target} has no {UI_FILE}, so the UI hook has nowhere to go",
+                     hint="pass the computer_use_demo directory with --target DIR, or deploy without --update-ui "
+                          "(select the components instead of --all)")
 
 
 def _no_loop(target: Path, cur: FileState) -> NoReturn:

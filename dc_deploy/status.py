@@ -6,12 +6,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import journal, loop_block, toggle_store
+from . import journal, loop_block, toggle_store, ui_block
 from .backups import BackupStore
 from .errors import DeployError
 from .fsutil import file_state
 from .lock import live_holder
-from .manifest import LOOP_FILE, RECEIPT_PATH, TOGGLES_PATH, resolve_destination
+from .manifest import LOOP_FILE, RECEIPT_PATH, TOGGLES_PATH, UI_FILE, resolve_destination
 from .receipt import Receipt, read_receipt
 from .results import StatusResult
 
@@ -35,14 +35,15 @@ def drift(target: Path, receipt: Receipt) -> list[dict[str, Any]]:
             continue
         if cur.sha256 != rec["sha256"]:
             detail = "missing" if not cur.exists else "content changed"
-            if rel == LOOP_FILE and cur.type == "file":
+            block, name = {LOOP_FILE: (loop_block, "loop"), UI_FILE: (ui_block, "UI")}.get(rel, (None, ""))
+            if block is not None and cur.type == "file":
                 try:
-                    has = loop_block.has_block((target / rel).read_bytes())
-                except loop_block.BlockError as exc:
+                    has = block.has_block((target / rel).read_bytes())
+                except block.BlockError as exc:
                     has, detail = False, str(exc)
                 if not has:
-                    detail = "the loop hook block is missing or damaged"
-                elif loop_block.add_block((target / rel).read_bytes()) == (target / rel).read_bytes():
+                    detail = f"the {name} hook block is missing or damaged"
+                elif block.add_block((target / rel).read_bytes()) == (target / rel).read_bytes():
                     detail = ("changed by hand outside the managed block (the block is intact; the next --integrate "
                               "keeps the edit and records it)")
             out.append({"path": rel, "recorded_sha256": rec["sha256"], "current_sha256": cur.sha256,

@@ -44,6 +44,7 @@ TOOL_TOGGLES: dict[str, str] = {
 # files; a test keeps the two equal). The verifier's sandbox deployments list them in their receipts.
 COMPONENTS: tuple[str, ...] = (
     "core", "loop-hook", "bash-tool", "file-tool", "screenshot-tool", "metrics", "unified-streaming", "streamlit-ui",
+    "ui-hook",
 )
 
 # --------------------------------------------------------------------------------- environment variables
@@ -56,6 +57,7 @@ ENV_STREAM_IDLE_TIMEOUT = "DC_STREAM_IDLE_TIMEOUT_S"  # the unified loop's idle 
 # ------------------------------------------------------------------------------- paths inside a target
 IMPL_DIRNAME = "dc_impl"
 LOOP_FILE = "loop.py"
+UI_FILE = "streamlit.py"  # upstream's page: gets the UI hook's managed block (component ui-hook, --update-ui)
 TOGGLES_FILENAME = "feature_toggles.json"
 TOGGLES_SCHEMA_FILENAME = "feature_toggles.schema.json"
 RECEIPT_FILENAME = "receipt.json"
@@ -80,12 +82,37 @@ LOOP_BLOCK = (
     + LOOP_BLOCK_END
 )
 # the start of every managed block the installer writes into an upstream file
+# The UI hook's block in upstream's streamlit.py (dc_deploy/ui_block.py places it after the docstring and
+# the __future__ imports and writes it with the file's own line endings); these are its lines.
+UI_BLOCK_BEGIN = "# >>> claude-dc-streaming ui hook (managed by integrate_streaming.py; do not edit) >>>"
+UI_BLOCK_END = "# <<< claude-dc-streaming ui hook <<<"
+UI_BLOCK_BODY: tuple[str, ...] = (
+    "_dc_ui_hook = None",
+    "try:  # a page run of `streamlit run` only: plain `python streamlit.py` or an import does nothing",
+    "    import sys as _dc_sys",
+    '    if __name__ == "__main__" and "streamlit" in _dc_sys.modules:',
+    "        import importlib as _dc_importlib",
+    "        import os as _dc_os",
+    "        _dc_dir = _dc_os.path.dirname(_dc_os.path.abspath(__file__))",
+    "        if _dc_os.path.dirname(_dc_dir) not in _dc_sys.path:",
+    "            _dc_sys.path.append(_dc_os.path.dirname(_dc_dir))",
+    '        _dc_ui_hook = _dc_importlib.import_module(_dc_os.path.basename(_dc_dir) + ".dc_impl.ui_hook")',
+    "except Exception as _dc_exc:  # never break upstream's page: it runs, with one warning in the log",
+    "    import logging as _dc_logging",
+    '    _dc_log = _dc_logging.getLogger("claude_dc_streaming.ui_hook")',
+    '    if not getattr(_dc_log, "dc_warned", False):',
+    "        _dc_log.dc_warned = True",
+    '        _dc_log.warning("claude-dc-streaming UI hook not active, upstream\'s page is shown: %r", _dc_exc)',
+    "if _dc_ui_hook is not None:",
+    "    _dc_ui_hook.serve()  # draws the streaming page and ends the run while use_unified_streaming is on",
+)
+
 MANAGED_MARKER = "# >>> claude-dc-streaming"
 
 __all__ = [
     "COMPONENTS", "ENV_METRICS_DIR", "ENV_SCREENSHOT_SETTLE_MS", "ENV_STREAM_IDLE_TIMEOUT", "ENV_TOGGLES_FILE",
     "ENV_VERIFY_PARENT_PID", "FEATURES", "HOOK_NAMESPACE_KEY", "IMPL_DIRNAME", "LOOP_BLOCK", "LOOP_BLOCK_BEGIN",
-    "LOOP_BLOCK_END", "LOOP_FILE", "MANAGED_MARKER", "RECEIPT_FILENAME", "RECEIPT_FORMAT", "RECEIPT_PATH",
+    "LOOP_BLOCK_END", "LOOP_FILE", "UI_BLOCK_BEGIN", "UI_BLOCK_BODY", "UI_BLOCK_END", "UI_FILE", "MANAGED_MARKER", "RECEIPT_FILENAME", "RECEIPT_FORMAT", "RECEIPT_PATH",
     "TOGGLES_FILENAME", "TOGGLES_PATH", "TOGGLES_SCHEMA_FILENAME", "TOOL_TOGGLES", "USE_STREAMING_BASH",
     "USE_STREAMING_FILE", "USE_STREAMING_SCREENSHOT", "USE_STREAMING_THINKING", "USE_UNIFIED_STREAMING",
 ]

@@ -70,6 +70,8 @@ _SPECS = (
               "child", component="unified-streaming", toggle="use_unified_streaming"),
     CheckSpec("loop_validation", "loop", "the scripted server's request validation recorded zero violations",
               "child", component="unified-streaming", toggle="use_unified_streaming"),
+    CheckSpec("ui_hook", "ui", "upstream's streamlit.py serves the streaming page with use_unified_streaming on, "
+              "its own page with it off (Streamlit AppTest)", "child", component="ui-hook"),
     CheckSpec("live", "live", "one short real-API turn (bash echo of a nonce); needs --live and a key", "child",
               component="unified-streaming", toggle="use_unified_streaming"),
 )

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import live_check, loop_checks, screenshot_checks, toggles_check, tool_checks
+from . import live_check, loop_checks, screenshot_checks, toggles_check, tool_checks, ui_checks
 from .child_env import (
     CHECK_TIMEOUT_S,
     CHECK_TIMEOUTS,
@@ -32,7 +32,7 @@ CheckFn = Callable[[ChildEnv], Any]
 
 def _registry() -> dict[str, CheckFn]:
     reg: dict[str, CheckFn] = {}
-    for module in (toggles_check, tool_checks, screenshot_checks, loop_checks, live_check):
+    for module in (toggles_check, tool_checks, screenshot_checks, loop_checks, ui_checks, live_check):
         reg.update(module.CHECKS)
     return reg
 

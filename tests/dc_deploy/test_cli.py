@@ -32,7 +32,7 @@ def test_integrate_json_is_one_document_and_second_run_noop(cli_env: dict[str, s
     doc = json.loads(out)
     assert doc["ok"] and doc["command"] == "integrate" and doc["backup_id"].startswith("backup_")
     assert doc["components"] == ["core", "loop-hook", "bash-tool", "file-tool", "screenshot-tool", "metrics",
-                                 "unified-streaming", "streamlit-ui"]
+                                 "unified-streaming", "streamlit-ui", "ui-hook"]
     code, out, _ = run(cli_env, "--integrate", "--all", "--no-verify", "--json", *base)
     assert code == 0 and json.loads(out)["actions"] == [] and json.loads(out)["backup_id"] is None
     code, out, _ = run(cli_env, "--list-backups", "--json", *base)

@@ -48,9 +48,12 @@ def test_every_check_passes_on_a_good_deployment_within_budget(good: Path) -> No
     assert list(statuses) == list(CHECKS)
     no_x = missing_parts()  # the screenshot checks skip, with this reason, where no X can be started
     failed = {n: d for n, (s, d) in statuses.items()
-              if s != "pass" and n != "live" and not (no_x and n.startswith("screenshot_") and s == "skip")}
+              if s != "pass" and n not in ("live", "ui_hook")
+              and not (no_x and n.startswith("screenshot_") and s == "skip")}
     assert not failed, failed
     assert statuses["live"][0] == "skip"
+    # the sandbox does not install the UI hook (tests/dc_verify/test_ui_hook_check.py deploys it with the installer)
+    assert statuses["ui_hook"] == ("skip", "component ui-hook is not installed (per receipt)")
     assert suite.passed
     assert took < 30, f"suite took {took:.1f} s"  # issue goal is < 10 s on an idle machine; margin for CI load
 
