@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 from ui_hook_kit import STAND_IN, build_manifest, deploy_with_backup, installer, upstream_shaped
 
-from dc_verify.demo_ui import free_port, stop_process, streamlit_env, wait_healthy
+from dc_verify.demo.ui import free_port, stop_process, streamlit_env, wait_healthy
 from dc_verify.scripted_server import ScriptedServer
 
 pytestmark = pytest.mark.browser

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from dc_verify.checks import CHECKS, skip_reason
-from dc_verify.checks.child_env import ChildEnv, run_one
+from dc_verify.checks.child_env import ChildEnv
+from dc_verify.checks.dispatch import run_one
 from dc_verify.checks.target import load_target
 from dc_verify.runner import VerifyOptions, verify
 
