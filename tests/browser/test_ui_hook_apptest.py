@@ -168,7 +168,7 @@ def test_page_that_fails_to_import_leaves_upstreams_page_with_one_warning(
         isolated: None, pristine: dict[bool, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     target = _copy(pristine, tmp_path)
     page_name = _page_module(target)
-    (target / "dc_impl" / f"{page_name}.py").write_text("raise ImportError('PAGE-BROKEN on purpose')\n")
+    (target / "dc_impl" / (page_name.replace(".", "/") + ".py")).write_text("raise ImportError('PAGE-BROKEN on purpose')\n")
     caplog.set_level(logging.WARNING, logger=LOGGER)
     at = AppTest.from_file(str(target / "streamlit.py"), default_timeout=60)
     for _ in range(3):

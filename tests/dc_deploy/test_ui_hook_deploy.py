@@ -24,8 +24,8 @@ def test_update_ui_inserts_the_block_records_it_and_a_second_run_is_a_noop(targe
                                                                          opts: api.Options) -> None:
     original = (target / UI).read_bytes()
     res = api.integrate(opts, ctx, ["ui-hook"], {"use_unified_streaming": True})
-    assert res.data["components"] == ["core", "loop-hook", "unified-streaming", "streamlit-ui", "ui-hook"]
-    (action,) = [a for a in res.data["actions"] if a["path"] == UI]
+    assert res.as_dict()["components"] == ["core", "loop-hook", "unified-streaming", "streamlit-ui", "ui-hook"]
+    (action,) = [a for a in res.as_dict()["actions"] if a["path"] == UI]
     assert action["action"] == "update" and action["component"] == "ui-hook"
     assert action["detail"] == "insert the UI hook block"
     deployed = (target / UI).read_bytes()
@@ -33,16 +33,16 @@ def test_update_ui_inserts_the_block_records_it_and_a_second_run_is_a_noop(targe
     assert (target / "dc_impl" / "ui_hook.py").is_file() and (target / "dc_impl" / "streamlit_app.py").is_file()
     receipt = json.loads((target / "dc_impl" / "receipt.json").read_text())
     assert receipt["files"][UI]["sha256"] == sha256_bytes(deployed)
-    paths = [a["path"] for a in res.data["actions"]]
+    paths = [a["path"] for a in res.as_dict()["actions"]]
     assert paths.index(UI) > paths.index("dc_impl/ui_hook.py"), "the hook is written after what it imports"
     again = api.integrate(opts, ctx, ["ui-hook"], {})
-    assert again.data["actions"] == [] and again.data["backup_id"] is None
-    assert api.status(opts, ctx).data["drift"] == []
+    assert again.as_dict()["actions"] == [] and again.as_dict()["backup_id"] is None
+    assert api.status(opts, ctx).as_dict()["drift"] == []
 
 
 def test_all_includes_the_ui_hook(target: Path, ctx: Context, opts: api.Options) -> None:
     res = api.integrate(opts, ctx, None, {})
-    assert "ui-hook" in res.data["components"] and ui_block.has_block((target / UI).read_bytes())
+    assert "ui-hook" in res.as_dict()["components"] and ui_block.has_block((target / UI).read_bytes())
 
 
 def test_restoring_the_backup_gives_upstreams_file_back_byte_for_byte(target: Path, ctx: Context,
@@ -53,7 +53,7 @@ def test_restoring_the_backup_gives_upstreams_file_back_byte_for_byte(target: Pa
     res = api.integrate(opts, ctx, None, {"use_unified_streaming": True})
     assert (target / UI).read_bytes() != original
     ctx.clock.tick()  # type: ignore[attr-defined]
-    api.restore(opts, ctx, res.data["backup_id"])
+    api.restore(opts, ctx, res.as_dict()["backup_id"])
     assert (target / UI).read_bytes() == original
     assert (target / UI).stat().st_mode & 0o777 == 0o640
     assert tree_digest(target) == before_tree
@@ -64,7 +64,7 @@ def test_dry_run_plans_the_ui_block_and_writes_nothing(target: Path, ctx: Contex
     dry = api.integrate(dataclasses.replace(opts, dry_run=True), ctx, ["ui-hook"], {})
     assert tree_digest(target, exclude=()) == before
     real = api.integrate(opts, ctx, ["ui-hook"], {})
-    assert dry.data["actions"] == real.data["actions"]
+    assert dry.as_dict()["actions"] == real.as_dict()["actions"]
 
 
 def test_block_edited_by_hand_is_drift_unless_overridden(target: Path, ctx: Context, opts: api.Options) -> None:
@@ -72,7 +72,7 @@ def test_block_edited_by_hand_is_drift_unless_overridden(target: Path, ctx: Cont
     path = target / UI
     edited = path.read_bytes().replace(b"_dc_ui_hook.serve()", b"pass  # hook disabled by hand")
     path.write_bytes(edited)
-    (item,) = api.status(opts, ctx).data["drift"]
+    (item,) = api.status(opts, ctx).as_dict()["drift"]
     assert item["path"] == UI and item["detail"] == "content changed"
     before = tree_digest(target)
     with pytest.raises(DriftError, match=UI) as info:
@@ -80,18 +80,18 @@ def test_block_edited_by_hand_is_drift_unless_overridden(target: Path, ctx: Cont
     assert info.value.exit_code == 5 and "--on-drift" in (info.value.hint or "")
     assert tree_digest(target) == before
     keep = api.integrate(dataclasses.replace(opts, on_drift="keep"), ctx, ["ui-hook"], {})
-    assert keep.data["kept"] == [UI] and path.read_bytes() == edited
+    assert keep.as_dict()["kept"] == [UI] and path.read_bytes() == edited
     ctx.clock.tick()  # type: ignore[attr-defined]
     api.integrate(dataclasses.replace(opts, on_drift="overwrite"), ctx, ["ui-hook"], {})
     assert path.read_bytes() == ui_block.add_block(edited) and b"_dc_ui_hook.serve()" in path.read_bytes()
-    assert api.status(opts, ctx).data["drift"] == []
+    assert api.status(opts, ctx).as_dict()["drift"] == []
 
 
 def test_block_removed_by_hand_is_drift(target: Path, ctx: Context, opts: api.Options) -> None:
     original = (target / UI).read_bytes()
     api.integrate(opts, ctx, ["ui-hook"], {})
     (target / UI).write_bytes(original)
-    (item,) = api.status(opts, ctx).data["drift"]
+    (item,) = api.status(opts, ctx).as_dict()["drift"]
     assert item["path"] == UI and item["detail"] == "the UI hook block is missing or damaged"
     with pytest.raises(DriftError):
         api.integrate(opts, ctx, ["ui-hook"], {})
@@ -102,11 +102,11 @@ def test_edit_outside_the_block_is_kept_and_recorded(target: Path, ctx: Context,
     path = target / UI
     edited = path.read_bytes() + b"\n# operator's note\n"
     path.write_bytes(edited)
-    (item,) = api.status(opts, ctx).data["drift"]
+    (item,) = api.status(opts, ctx).as_dict()["drift"]
     assert "outside the managed block" in item["detail"]
     res = api.integrate(opts, ctx, ["ui-hook"], {})
-    assert [e["path"] for e in res.data["hand_edits"]] == [UI] and path.read_bytes() == edited
-    assert api.status(opts, ctx).data["drift"] == []
+    assert [e["path"] for e in res.as_dict()["hand_edits"]] == [UI] and path.read_bytes() == edited
+    assert api.status(opts, ctx).as_dict()["drift"] == []
 
 
 def test_damaged_marker_is_drift_and_changes_nothing(target: Path, ctx: Context, opts: api.Options) -> None:
@@ -163,7 +163,7 @@ def test_a_release_without_the_ui_hook_takes_the_block_out_again(target: Path, c
     older.write_text(json.dumps(doc))
     ctx.clock.tick()  # type: ignore[attr-defined]
     res = api.integrate(dataclasses.replace(opts, manifest=older), ctx, [], {})
-    actions = {a["path"]: a for a in res.data["actions"]}
+    actions = {a["path"]: a for a in res.as_dict()["actions"]}
     assert actions[UI]["detail"] == "remove the UI hook block" and actions["dc_impl/ui_hook.py"]["action"] == "delete"
     assert (target / UI).read_bytes() == original
-    assert "ui-hook" not in res.data["components"] and api.status(opts, ctx).data["drift"] == []
+    assert "ui-hook" not in res.as_dict()["components"] and api.status(opts, ctx).as_dict()["drift"] == []
