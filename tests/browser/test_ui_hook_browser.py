@@ -134,7 +134,7 @@ def _open(browser: Browser, url: str) -> Page:
     return page
 
 
-@pytest.mark.parametrize("shape", ["stand-in", "upstream-shape"])
+@pytest.mark.parametrize("shape", [pytest.param("stand-in", marks=pytest.mark.slow), "upstream-shape"])
 def test_update_ui_goes_live_flips_back_and_restores(manifest: Path, browser: Browser, tmp_path: Path,
                                                       shape: str) -> None:
     upstream_shape = shape == "upstream-shape"

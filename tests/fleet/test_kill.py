@@ -51,6 +51,7 @@ def _gone(pids: list[int], timeout: float = 10) -> bool:
     return False
 
 
+@pytest.mark.slow  # about 20 s: make reliability runs it
 @pytest.mark.reliability
 def test_kill_during_a_batch_then_rerun_leaves_every_host_old_or_new(tmp_path: Path, release: Path) -> None:
     fleet: Fleet = fleetkit.make_fleet(tmp_path, 5)

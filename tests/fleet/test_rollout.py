@@ -164,6 +164,7 @@ def test_unreachable_canary_fails_and_stops_the_rollout(tmp_path: Path, release:
     assert fleet.digests() == before and not any(fleet.backups(h) for h in fleet.hosts)
 
 
+@pytest.mark.slow  # about 15 s: make reliability runs it
 def test_a_failed_host_stops_its_batch_from_going_on_unless_max_fail_percentage_allows_it(
         tmp_path: Path, release: Path) -> None:
     """Batches of two: host2 cannot get its lock (exit 4) while host1 deploys. With the default
