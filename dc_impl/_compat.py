@@ -12,8 +12,11 @@ from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+# The two ``type: ignore`` kinds below are the point of this module: ``..tools.base`` exists only once
+# deployed into a host tree (import-not-found for the checker), and the fallback classes deliberately
+# redefine the same names (no-redef) so the rest of dc_impl sees one set of names either way.
 try:  # inside a host computer_use_demo tree
-    from ..tools.base import (  # type: ignore[import-not-found]
+    from ..tools.base import (  # type: ignore[import-not-found]  # the host's module: present only when deployed
         BaseAnthropicTool,
         CLIResult,
         ToolError,

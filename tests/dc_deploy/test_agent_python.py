@@ -213,7 +213,11 @@ def test_verification_needs_only_the_sdk_in_the_agents_interpreter(tmp_path: Pat
     assert has.returncode != 0  # dc_verify's own dependencies are not there
     target = _target(tmp_path, None)
     run = Installer(target, tmp_path / "backups", manifest)
-    ok = run("--integrate", "--all", "--enable-unified-streaming=true", "--enable-streaming-bash=true",
+    # --all includes components with their own Python modules (mss, Pillow, prometheus_client): refused first
+    refused = run("--integrate", "--all", "--python", str(sdk_only_venv), "--json")
+    assert refused.returncode == 2 and "mss" in json.loads(refused.stdout)["error"]["message"], refused.stdout
+    ok = run("--integrate", "--bash-tool", "--file-tool", "--unified-streaming", "--update-loop",
+             "--enable-unified-streaming=true", "--enable-streaming-bash=true",
              "--enable-streaming-file=true", "--python", str(sdk_only_venv), "--json")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     doc = json.loads(ok.stdout)

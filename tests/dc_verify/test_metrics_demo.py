@@ -32,7 +32,7 @@ def test_metrics_demo_scrapes_agent_and_deploy_metrics() -> None:
     for prog in ("prometheus", "prometheus-node-exporter"):
         if shutil.which(prog) is None:
             pytest.skip(f"{prog} is not installed (Debian package {prog}; .ci/run installs it)")
-    proc = subprocess.run([sys.executable, "-m", "dc_verify.metrics_demo", "--no-wait"], cwd=REPO,
+    proc = subprocess.run([sys.executable, "-m", "dc_verify.demo.metrics", "--no-wait"], cwd=REPO,
                           capture_output=True, text=True, timeout=600, env={"COLUMNS": "200", **__import__("os").environ})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
