@@ -38,7 +38,10 @@ def _app_test() -> Any:
 
 
 def _scratch_toggles(env: ChildEnv, on: bool) -> Path:
-    deployed = Path(env.impl("toggles").__file__).resolve().parent / "feature_toggles.json"
+    module_file = env.impl("toggles").__file__
+    if module_file is None:
+        raise CheckFailed("the deployed dc_impl.toggles module has no file")
+    deployed = Path(module_file).resolve().parent / "feature_toggles.json"
     try:
         doc = json.loads(deployed.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
