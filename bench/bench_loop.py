@@ -258,6 +258,9 @@ def bench_first_delta(quick: bool) -> list[Result]:
 
 
 def run(quick: bool) -> list[Result]:
+    # upstream's computer tool asserts WIDTH/HEIGHT at construction; the agent's container sets them
+    os.environ.setdefault("WIDTH", "1024")
+    os.environ.setdefault("HEIGHT", "768")
     return bench_event_cost(quick) + bench_overlap(quick) + bench_first_delta(quick)
 
 
