@@ -59,7 +59,9 @@ def _copy(pristine: dict[bool, Path], work: Path, *, upstream_shape: bool = Fals
 
 @pytest.fixture
 def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.setattr(sys, "path", list(sys.path))  # the block may append the tree's parent directory
+    # the block may append the tree's parent directory; a path entry holding another computer_use_demo
+    # (examples/, put there by other test modules of the session) would shadow the deployed tree
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if not (Path(p or ".") / HOST / "__init__.py").is_file()])
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # both pages read ~/.anthropic
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-apptest")
     monkeypatch.setenv("HIDE_WARNING", "1")
