@@ -11,12 +11,12 @@ it. Modules are *found*, not imported (``importlib.util.find_spec``), in the sam
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from collections.abc import Iterable, Mapping
 
 from .agent_python import InterpreterError, probe
+from .launch import missing
 from .manifest import Manifest
 
 # import name -> the distribution pip installs it from, where the two differ
@@ -32,16 +32,6 @@ def requirements(manifest: Manifest, component_ids: Iterable[str]) -> dict[str, 
     return needs
 
 
-def _missing_here(modules: list[str]) -> list[str]:
-    out = []
-    for name in modules:
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
-            out.append(name)
-    return out
 
 
 def missing_modules(python: str, modules: list[str], environ: Mapping[str, str] | None = None) -> list[str]:
@@ -49,7 +39,7 @@ def missing_modules(python: str, modules: list[str], environ: Mapping[str, str] 
     if not modules:
         return []
     if os.path.abspath(python) == os.path.abspath(sys.executable):
-        return _missing_here(modules)
+        return missing(modules)
     return probe(python, modules, environ).missing
 
 

@@ -24,7 +24,6 @@ log = logging.getLogger("dc_impl.metrics")
 LOOP_RECORDS_TOOLS: contextvars.ContextVar[bool] = contextvars.ContextVar("dc_loop_records_tools", default=False)
 
 _CONTENT = frozenset({"text_delta", "thinking_delta", "tool_input_progress"})
-_OUTCOMES = {"ok": "ok", "error": "error", "interrupted": "interrupted", "not_run": "not_run"}
 
 
 class LoopMetrics:
@@ -83,9 +82,8 @@ class LoopMetrics:
         if tid in self.midstream:
             self.midstream[tid] = (self.midstream[tid][0], t)
         status = str(getattr(event, "status", ""))
-        outcome = _OUTCOMES.get(status, "error")
-        if outcome == "ok" and getattr(event, "is_error", False):
-            outcome = "error"
+        outcome = "error" if status == "ok" and getattr(event, "is_error", False) else status  # the recorder
+        # files any status outside its fixed set under "error"
         self.rec.tool_call(str(getattr(event, "name", "other")), outcome, float(getattr(event, "duration_s", 0.0)))
 
 

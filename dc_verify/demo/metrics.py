@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from rich.table import Table
 from ..fake_api.scripted_server import ScriptedServer, load_scenario
 from .rollout import _broken_release_step, _fresh_manifest
 from .steps import PROJECT_ROOT, DemoRunner
+from .ui import free_port
 
 QUERIES = {
     "time to first token p50 (s)": "histogram_quantile(0.5, sum by (le) (claude_dc_llm_time_to_first_token_seconds_bucket))",
@@ -48,10 +48,6 @@ QUERIES = {
 TURNS = 3
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def find(program: str, *alternatives: str) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import io
 import logging
 import os
@@ -27,7 +28,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,16 +59,12 @@ class Shot:
     scale_ms: float
     encode_ms: float
     backend: str
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 class InProcessCapture:
     backend = "mss"
 
     def __init__(self, display: str) -> None:
-        import mss  # noqa: F401  (checked by make_capture; imported here for the worker)
-        from PIL import Image  # noqa: F401
-
         self.display = display
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="dc-screenshot")
         self._plain: Any = None
@@ -151,7 +148,6 @@ class ProgramCapture:
     """Upstream's capture: a screenshot program writes a PNG file, ``convert`` resizes it."""
 
     backend = "scrot"
-    can_compare = False
 
     def __init__(self, display_prefix: str, output_dir: str | None = None) -> None:
         self.display_prefix = display_prefix
@@ -178,7 +174,7 @@ class ProgramCapture:
         except OSError as exc:
             raise CaptureError(f"Failed to take screenshot: {err or exc}") from exc
         finally:
-            with _suppress():
+            with contextlib.suppress(OSError):
                 path.unlink()
         return Shot(data, width, height, (t1 - t0) * 1000, (t2 - t1) * 1000, 0.0, self.backend)
 
@@ -186,12 +182,6 @@ class ProgramCapture:
         return None
 
 
-class _suppress:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return True
 
 
 def in_process_problem() -> str | None:
